@@ -71,7 +71,9 @@ def run(params: Params) -> list[Row]:
         lambda: common_approach(frame, contract.table_level + contract.row_level), repeat=1
     )
 
-    subprocess.run(["dvc", "repro", "validate"], capture_output=True, check=False)  # bring up to date
+    subprocess.run(
+        ["dvc", "repro", "validate"], capture_output=True, check=False
+    )  # bring up to date
     started = time.perf_counter()
     proc = subprocess.run(["dvc", "repro", "validate"], capture_output=True, text=True)
     noop = time.perf_counter() - started

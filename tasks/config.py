@@ -146,12 +146,104 @@ class ValidateConfig(StrictModel):
     rules: dict[str, ColumnRule]
 
 
+class Schedule(StrictModel):
+    """How a network is optimised: Adam with early stopping on the validation log loss."""
+
+    batch_size: int = Field(ge=8)
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+
+
+class NetShape(StrictModel):
+    hidden: list[int] = Field(min_length=1)
+    max_embedding_dim: int = Field(ge=1)
+    dropout: Fraction
+
+
+class TrainConfig(StrictModel):
+    """The teacher and the time-based split of its window (train | validation | test)."""
+
+    window: DateWindow
+    max_window_days: int = Field(ge=7)
+    validation_days: int = Field(ge=1)
+    test_days: int = Field(ge=1)
+    seed: int
+    threads: int = Field(ge=1)
+    min_category_count: int = Field(ge=1)
+    net: NetShape
+    schedule: Schedule
+    model_dir: Path
+    checkpoint_dir: Path
+
+
+class EvaluateConfig(StrictModel):
+    threshold: float | Literal["max_f1"] = Field(
+        description="a fixed score threshold, or max_f1: the F1-optimal one on the validation days"
+    )
+    calibration_bins: int = Field(ge=2)
+    latency_batch_size: int = Field(ge=1)
+    latency_repeats: int = Field(ge=1)
+    metrics_dir: Path
+    plots_dir: Path
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> EvaluateConfig:
+        if isinstance(self.threshold, float) and not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be in (0, 1) or 'max_f1'")
+        return self
+
+
+class BaselineConfig(StrictModel):
+    """scikit-learn HistGradientBoosting on the same split: the bar the networks must meet."""
+
+    max_iter: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0)
+    n_iter_no_change: int = Field(ge=1)
+
+
+class DistillConfig(StrictModel):
+    """The student: a small net trained on the teacher's soft targets plus the hard labels."""
+
+    temperature: float = Field(gt=0)
+    alpha: Fraction = Field(description="weight of the soft-target loss; 1 - alpha on labels")
+    net: NetShape
+    schedule: Schedule
+    candidate: Literal["student", "student_int8"]
+    model_dir: Path
+    int8_dir: Path
+    checkpoint_dir: Path
+
+
+class RegistryConfig(StrictModel):
+    model_name: str = Field(min_length=1)
+    teacher_model_name: str = Field(min_length=1)
+
+
+class TrackingConfig(StrictModel):
+    """Where MLflow writes; MLFLOW_TRACKING_URI in the environment overrides `uri`."""
+
+    uri: str
+    artifact_root: Path
+    experiment: str
+
+
 class Params(StrictModel):
     """The whole of params.yaml."""
 
     dataset: DatasetConfig
     ingest: IngestConfig
     validate_: ValidateConfig = Field(alias="validate")
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    baseline: BaselineConfig
+    distill: DistillConfig
+    registry: RegistryConfig
+    tracking: TrackingConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

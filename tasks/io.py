@@ -173,3 +173,19 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(hashes.tobytes())
     digest.update("\x1f".join(map(str, frame.columns)).encode())
     return digest.hexdigest()[:16]
+
+
+def read_partitions(folder: str | Path, column: str, start: str, end: str) -> pd.DataFrame:
+    """Rows of a hive-partitioned dataset whose partition value lies in [start, end]."""
+    import pyarrow.dataset as ds
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataSourceError(f"{folder}: dataset folder not found; run the stage that writes it")
+    dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+    field = ds.field(column)
+    table = dataset.to_table(filter=(field >= start) & (field <= end))
+    frame = table.to_pandas()
+    if column in frame and isinstance(frame[column].dtype, pd.CategoricalDtype):
+        frame[column] = frame[column].astype(str)
+    return frame

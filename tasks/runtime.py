@@ -13,13 +13,31 @@ OFFLINE_ENV = {
     "DVC_NO_ANALYTICS": "1",
     "ITERATIVE_DO_NOT_TRACK": "1",
 }
-NOISY_LOGGERS = ("great_expectations", "mlflow", "alembic", "urllib3", "dvc", "filelock", "numexpr")
+# Quiet, not offline: progress bars and INFO chatter from libraries inside our own output.
+QUIET_ENV = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+NOISY_LOGGERS = (
+    "great_expectations",
+    "mlflow",
+    "alembic",
+    "urllib3",
+    "dvc",
+    "filelock",
+    "numexpr",
+    "httpx",
+    "httpcore",
+    "docket",
+    "uvicorn",
+)
 
 
 def go_offline() -> None:
     """Switch every phone-home off for this process and its children (without overriding a
     value the user set deliberately)."""
-    for key, value in OFFLINE_ENV.items():
+    for key, value in {**OFFLINE_ENV, **QUIET_ENV}.items():
         os.environ.setdefault(key, value)
 
 

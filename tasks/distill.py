@@ -1,0 +1,217 @@
+"""Stage `distill`: a small student learns the teacher's soft targets plus the hard labels.
+
+The student reuses the teacher's featurizer (same inputs, same vocabularies), is evaluated on the
+same test days as the teacher, and gets an int8 variant (dynamic quantization). The variant named
+by `distill.candidate` is registered as the candidate version of `registry.model_name`, with tags
+that link it to the teacher version, the runs and the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from tasks import tracking
+from tasks.config import Params
+from tasks.evaluate import Evaluation, evaluate_network, write_metrics, write_plots
+from tasks.metrics import agreement
+from tasks.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
+from tasks.predict import predict_logits
+from tasks.train import TrainingRecord, encode, load_split
+from tasks.training_loop import distillation_loss, fit, run_key, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def run_distill(params: Params) -> dict[str, dict]:
+    from tasks.registry import log_and_register
+
+    cfg, target = params.distill, params.dataset.target.name
+    record = TrainingRecord.load(params.train.model_dir)
+    split = load_split(params, record.window, record.windows)
+    teacher, featurizer = load_model(params.train.model_dir)
+
+    train_data = encode(
+        featurizer, split.train, target, predict_logits(teacher, featurizer, split.train)
+    )
+    val_data = encode(featurizer, split.validation, target)
+    seed_everything(params.train.seed, params.train.threads)
+    student = TabularNet(
+        NetConfig.for_featurizer(
+            featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
+        )
+    )
+    key = run_key(
+        cfg.model_dump_json(), featurizer.to_json(), record.data_fingerprint, record.teacher_run_id
+    )
+
+    tracking.configure(params.tracking)
+    tags = tracking.lineage_tags(params, record.data_fingerprint)
+    teacher_version = _teacher_version(params)
+    link = {
+        "loopline.teacher_model": params.registry.teacher_model_name,
+        "loopline.teacher_version": str(teacher_version),
+        "loopline.teacher_run_id": record.teacher_run_id or "",
+        "loopline.parent_run_id": record.parent_run_id or "",
+        "loopline.window": f"{record.window.start}..{record.window.end}",
+    }
+
+    with tracking.child_run(
+        record.parent_run_id, "student", {**tags, **link, "loopline.variant": "student"}
+    ) as student_run:
+        import mlflow
+
+        mlflow.log_params(
+            {
+                "temperature": cfg.temperature,
+                "alpha": cfg.alpha,
+                "hidden": str(cfg.net.hidden),
+                "schedule": cfg.schedule.model_dump_json(),
+            }
+        )
+        result = fit(
+            student,
+            train_data,
+            val_data,
+            cfg.schedule,
+            seed=params.train.seed,
+            checkpoint_dir=cfg.checkpoint_dir,
+            key=key,
+            loss_fn=distillation_loss(cfg.temperature, cfg.alpha),
+            name="student",
+            on_epoch=lambda r: mlflow.log_metrics(
+                {"train_loss": r["train_loss"], "val_log_loss": r["val_log_loss"]}, step=r["epoch"]
+            ),
+        )
+        save_model(result.model, featurizer, cfg.model_dir)
+        save_model(quantize_int8(result.model), featurizer, cfg.int8_dir)
+
+        teacher_eval = evaluate_network(
+            "teacher", params.train.model_dir, split, target, params.evaluate
+        )
+        evaluations = {
+            "student": evaluate_network("student", cfg.model_dir, split, target, params.evaluate),
+            "student_int8": evaluate_network(
+                "student_int8", cfg.int8_dir, split, target, params.evaluate
+            ),
+        }
+        for ev in evaluations.values():
+            ev.metrics.update(_versus_teacher(ev, teacher_eval))
+        student_eval = evaluations["student"]
+        student_eval.metrics.update(
+            {
+                "train_seconds": result.seconds,
+                "train_samples_per_s": result.samples_per_s,
+                "best_epoch": result.best_epoch,
+            }
+        )
+        tracking.log_metrics(student_eval.metrics, prefix="test_")
+        tracking.log_metrics(evaluations["student_int8"].metrics, prefix="test_int8_")
+        for png in write_plots(params, split, [teacher_eval, *evaluations.values()], "distill"):
+            mlflow.log_artifact(str(png), artifact_path="plots")
+        mlflow.log_text(_model_card(params, record, teacher_eval, evaluations), "model_card.md")
+
+        candidate = evaluations[cfg.candidate]
+        folder = cfg.model_dir if cfg.candidate == "student" else cfg.int8_dir
+        version = log_and_register(
+            folder,
+            params.registry.model_name,
+            split.test.head(5),
+            {
+                **tags,
+                **link,
+                "loopline.variant": cfg.candidate,
+                "loopline.run_id": student_run.info.run_id,
+                "loopline.test_roc_auc": f"{candidate.metrics['roc_auc']:.6f}",
+            },
+        )
+
+    for ev in evaluations.values():
+        write_metrics(
+            params.evaluate,
+            ev,
+            {"registry_version": int(version)} if ev.name == cfg.candidate else None,
+        )
+    log.info(
+        "distill: student AUC %.4f (teacher %.4f), %.1fx teacher rows/s, %d vs %d params; "
+        "int8 AUC %.4f; registered %s v%s",
+        student_eval.metrics["roc_auc"],
+        teacher_eval.metrics["roc_auc"],
+        student_eval.metrics["speedup_vs_teacher"],
+        student_eval.metrics["parameters"],
+        teacher_eval.metrics["parameters"],
+        evaluations["student_int8"].metrics["roc_auc"],
+        params.registry.model_name,
+        version,
+    )
+    return {name: ev.metrics for name, ev in evaluations.items()}
+
+
+def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
+    agree = agreement(teacher.test_scores, ev.test_scores, teacher.metrics["threshold"])
+    return {
+        **{f"teacher_{k}": v for k, v in agree.items()},
+        "auc_share_of_teacher": ev.metrics["roc_auc"] / teacher.metrics["roc_auc"],
+        "speedup_vs_teacher": ev.metrics["rows_per_s"] / teacher.metrics["rows_per_s"],
+        "model_speedup_vs_teacher": ev.metrics["model_rows_per_s"]
+        / teacher.metrics["model_rows_per_s"],
+        "parameter_share_of_teacher": ev.metrics["parameters"] / teacher.metrics["parameters"],
+    }
+
+
+def _teacher_version(params: Params) -> int:
+    path = params.evaluate.metrics_dir / "teacher.json"
+    return int(json.loads(path.read_text(encoding="utf-8"))["registry_version"])
+
+
+def _model_card(
+    params: Params, record: TrainingRecord, teacher: Evaluation, evaluations: dict[str, Evaluation]
+) -> str:
+    rows = [teacher, *evaluations.values()]
+    keys = [
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "ece",
+        "f1",
+        "latency_ms_p95",
+        "rows_per_s",
+        "parameters",
+        "artifact_bytes",
+    ]
+    table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for ev in rows:
+        cells = [
+            f"{ev.metrics[k]:,.4g}" if isinstance(ev.metrics[k], float) else f"{ev.metrics[k]:,}"
+            for k in keys
+        ]
+        table.append(f"| {ev.name} | " + " | ".join(cells) + " |")
+    w = record.windows
+    return (
+        "\n".join(
+            [
+                f"# {params.registry.model_name}: distilled student of {params.dataset.name}",
+                "",
+                f"Predicts `{params.dataset.target.name}` = `{params.dataset.target.column} "
+                f"{params.dataset.target.op} {params.dataset.target.value}` from "
+                f"{len(params.dataset.features.names)} features known before the event.",
+                "",
+                f"- train {w.train.start}..{w.train.end}, "
+                f"validation {w.validation.start}..{w.validation.end}, "
+                f"test {w.test.start}..{w.test.end}",
+                f"- data fingerprint `{record.data_fingerprint}`, "
+                f"teacher run `{record.teacher_run_id}`",
+                f"- distillation: temperature {params.distill.temperature}, "
+                f"alpha {params.distill.alpha}",
+                "",
+                "## Test metrics",
+                "",
+                *table,
+                "",
+                "Latency is per batch of "
+                f"{params.evaluate.latency_batch_size} raw rows, featurization included, on "
+                f"{params.train.threads} CPU threads.",
+            ]
+        )
+        + "\n"
+    )

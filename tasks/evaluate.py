@@ -1,0 +1,227 @@
+"""Stage `evaluate`: the teacher and a HistGradientBoosting baseline on the same test days.
+
+Every network is judged by `evaluate_network` (quality at the chosen threshold, latency per
+batch including featurization, size), so teacher, student and int8 student are comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks import tracking
+from tasks.config import EvaluateConfig, Params
+from tasks.featurize import Featurizer
+from tasks.io import write_json
+from tasks.metrics import classification_metrics, latency_profile
+from tasks.nets import artifact_bytes, load_model, parameter_count
+from tasks.predict import predict_proba
+from tasks.split import Split
+from tasks.train import TrainingRecord, load_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    metrics: dict[str, float]
+    test_scores: np.ndarray
+    validation_scores: np.ndarray
+
+
+def choose_threshold(policy: float | str, y_val: np.ndarray, val_scores: np.ndarray) -> float:
+    """A fixed threshold, or the one maximising F1 on the validation days (never the test)."""
+    if not isinstance(policy, str):
+        return float(policy)
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_val, val_scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def judge(
+    name: str,
+    split: Split,
+    target: str,
+    cfg: EvaluateConfig,
+    val_scores: np.ndarray,
+    test_scores: np.ndarray,
+    predict_rows,
+) -> Evaluation:
+    """Quality on the test days at the validation-chosen threshold, plus batch latency."""
+    y_val = split.validation[target].to_numpy()
+    y_test = split.test[target].to_numpy()
+    threshold = choose_threshold(cfg.threshold, y_val, val_scores)
+    metrics = classification_metrics(y_test, test_scores, threshold, cfg.calibration_bins)
+    metrics.update(
+        latency_profile(
+            predict_rows,
+            len(split.test),
+            min(cfg.latency_batch_size, len(split.test)),
+            cfg.latency_repeats,
+        )
+    )
+    metrics["threshold"] = threshold
+    return Evaluation(name, metrics, test_scores, val_scores)
+
+
+def evaluate_network(
+    name: str, folder: Path, split: Split, target: str, cfg: EvaluateConfig
+) -> Evaluation:
+    model, featurizer = load_model(folder)
+    test = split.test
+
+    def predict_rows(start: int, stop: int) -> np.ndarray:
+        return predict_proba(model, featurizer, test.iloc[start:stop])
+
+    evaluation = judge(
+        name,
+        split,
+        target,
+        cfg,
+        predict_proba(model, featurizer, split.validation),
+        predict_proba(model, featurizer, test),
+        predict_rows,
+    )
+    evaluation.metrics.update(_model_latency(model, featurizer, test, cfg))
+    evaluation.metrics["parameters"] = parameter_count(model)
+    evaluation.metrics["artifact_bytes"] = artifact_bytes(folder)
+    return evaluation
+
+
+def _model_latency(
+    model, featurizer: Featurizer, frame: pd.DataFrame, cfg: EvaluateConfig
+) -> dict[str, float]:
+    """The network alone (forward on already-encoded batches): what distillation shrinks."""
+    import torch
+
+    encoded = featurizer.transform(frame)
+    cats, nums = torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)
+
+    @torch.inference_mode()
+    def forward(start: int, stop: int) -> object:
+        return model(cats[start:stop], nums[start:stop])
+
+    profile = latency_profile(
+        forward, len(frame), min(cfg.latency_batch_size, len(frame)), cfg.latency_repeats
+    )
+    return {f"model_{k}": v for k, v in profile.items() if k != "batch_size"}
+
+
+def baseline_matrix(featurizer: Featurizer, frame: pd.DataFrame) -> np.ndarray:
+    encoded = featurizer.transform(frame)
+    return np.hstack([encoded.categorical.astype(np.float32), encoded.numeric])
+
+
+def evaluate_baseline(params: Params, featurizer: Featurizer, split: Split) -> Evaluation:
+    """HistGradientBoosting on the teacher's featurizer (categoricals as native categories)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    cfg, target = params.baseline, params.dataset.target.name
+    native = [card <= 255 for card in featurizer.cardinalities]  # HGB's category limit
+    categorical = native + [False] * featurizer.numeric_width
+    model = HistGradientBoostingClassifier(
+        learning_rate=cfg.learning_rate,
+        max_iter=cfg.max_iter,
+        max_leaf_nodes=cfg.max_leaf_nodes,
+        min_samples_leaf=cfg.min_samples_leaf,
+        l2_regularization=cfg.l2_regularization,
+        categorical_features=np.array(categorical),
+        early_stopping=True,
+        n_iter_no_change=cfg.n_iter_no_change,
+        random_state=params.train.seed,
+    )
+    model.fit(
+        baseline_matrix(featurizer, split.train),
+        split.train[target].to_numpy(),
+        X_val=baseline_matrix(featurizer, split.validation),
+        y_val=split.validation[target].to_numpy(),
+    )
+
+    def scores(frame: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(baseline_matrix(featurizer, frame))[:, 1]
+
+    test = split.test
+    evaluation = judge(
+        "baseline",
+        split,
+        target,
+        params.evaluate,
+        scores(split.validation),
+        scores(test),
+        lambda start, stop: scores(test.iloc[start:stop]),
+    )
+    evaluation.metrics["iterations"] = int(model.n_iter_)
+    return evaluation
+
+
+def write_metrics(cfg: EvaluateConfig, evaluation: Evaluation, extra: dict | None = None) -> Path:
+    return write_json(
+        cfg.metrics_dir / f"{evaluation.name}.json", {**evaluation.metrics, **(extra or {})}
+    )
+
+
+def write_plots(
+    params: Params, split: Split, evaluations: list[Evaluation], folder: str
+) -> list[Path]:
+    from tasks.plots import evaluation_plots
+
+    y_test = split.test[params.dataset.target.name].to_numpy()
+    curves = {e.name: (y_test, e.test_scores) for e in evaluations}
+    out_dir = params.evaluate.plots_dir / folder
+    return list(evaluation_plots(curves, out_dir, params.evaluate.calibration_bins).values())
+
+
+def run_evaluate(params: Params) -> dict[str, dict]:
+    """The stage: teacher vs baseline on the test days; registers the teacher in MLflow."""
+    from tasks.registry import log_and_register
+
+    record = TrainingRecord.load(params.train.model_dir)
+    split = load_split(params, record.window, record.windows)
+    target = params.dataset.target.name
+    teacher = evaluate_network("teacher", params.train.model_dir, split, target, params.evaluate)
+    _, featurizer = load_model(params.train.model_dir)
+    baseline = evaluate_baseline(params, featurizer, split)
+    plots = write_plots(params, split, [teacher, baseline], "evaluate")
+
+    tracking.configure(params.tracking)
+    tags = tracking.lineage_tags(params, record.data_fingerprint)
+    with tracking.resume_run(record.teacher_run_id):
+        tracking.log_metrics(teacher.metrics, prefix="test_")
+        for png in plots:
+            import mlflow
+
+            mlflow.log_artifact(str(png), artifact_path="plots")
+        version = log_and_register(
+            params.train.model_dir,
+            params.registry.teacher_model_name,
+            split.test.head(5),
+            {
+                **tags,
+                "loopline.variant": "teacher",
+                "loopline.run_id": record.teacher_run_id,
+                "loopline.parent_run_id": record.parent_run_id or "",
+                "loopline.window": f"{record.window.start}..{record.window.end}",
+            },
+        )
+    with tracking.child_run(
+        record.parent_run_id, "baseline", {**tags, "loopline.variant": "baseline"}
+    ):
+        tracking.log_metrics(baseline.metrics, prefix="test_")
+
+    write_metrics(params.evaluate, teacher, {"registry_version": int(version)})
+    write_metrics(params.evaluate, baseline)
+    log.info(
+        "evaluate: teacher AUC %.4f vs baseline %.4f on %s..%s",
+        teacher.metrics["roc_auc"],
+        baseline.metrics["roc_auc"],
+        record.windows.test.start,
+        record.windows.test.end,
+    )
+    return {"teacher": teacher.metrics, "baseline": baseline.metrics}

@@ -1,0 +1,50 @@
+"""Every stage by name, taking the whole typed config: what `loopline stage NAME` (and so
+dvc.yaml) and the Prefect tasks call. Imports are lazy so the CLI stays instant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tasks.config import Params
+
+
+def ingest(params: Params) -> dict:
+    from tasks.ingest import run_ingest
+
+    return run_ingest(params.dataset, params.ingest)
+
+
+def validate(params: Params, input_path: Path | None = None) -> dict:
+    from tasks.validate import run_validate
+
+    return run_validate(params.dataset, params.validate_, params.ingest.features_dir, input_path)
+
+
+def train(params: Params, until: dt.date | None = None, parent_run_id: str | None = None) -> dict:
+    from tasks.train import run_train
+
+    return run_train(params, until=until, parent_run_id=parent_run_id)
+
+
+def evaluate(params: Params) -> dict:
+    from tasks.evaluate import run_evaluate
+
+    return run_evaluate(params)
+
+
+def distill(params: Params) -> dict:
+    from tasks.distill import run_distill
+
+    return run_distill(params)
+
+
+STAGES: dict[str, Callable[[Params], Any]] = {
+    "ingest": ingest,
+    "validate": validate,
+    "train": train,
+    "evaluate": evaluate,
+    "distill": distill,
+}

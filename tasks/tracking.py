@@ -1,0 +1,122 @@
+"""MLflow: where runs go, the lineage tags every run carries, and parent/child runs.
+
+A training flow run is one parent run; teacher, baseline, student and int8 student are child
+runs under it. Stages may run in separate processes (`dvc repro`), so children attach to the
+parent by id rather than by an active-run stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tasks.config import Params, TrackingConfig
+
+log = logging.getLogger(__name__)
+
+
+def configure(tracking: TrackingConfig) -> str:
+    """Point MLflow at the store (env MLFLOW_TRACKING_URI wins) and ensure the experiment."""
+    from mlflow.exceptions import MlflowException
+
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if mlflow.get_experiment_by_name(tracking.experiment) is None:
+        location = None
+        if not uri.startswith(("http://", "https://", "databricks")):
+            tracking.artifact_root.mkdir(parents=True, exist_ok=True)
+            location = tracking.artifact_root.resolve().as_uri()
+        with contextlib.suppress(MlflowException):  # another process created it first
+            mlflow.create_experiment(tracking.experiment, artifact_location=location)
+    mlflow.set_experiment(tracking.experiment)
+    return uri
+
+
+def params_hash(params: Params) -> str:
+    return hashlib.sha256(params.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+
+
+def file_hash(path: Path) -> str | None:
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+
+def git_commit() -> str:
+    """The commit the code came from, with '-dirty' when the work tree has changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def lineage_tags(params: Params, data_fingerprint: str) -> dict[str, str]:
+    tags = {
+        "loopline.git_commit": git_commit(),
+        "loopline.params_hash": params_hash(params),
+        "loopline.data_fingerprint": data_fingerprint,
+        "loopline.dataset": params.dataset.name,
+    }
+    lock = file_hash(Path("dvc.lock"))
+    if lock and os.environ.get("DVC_STAGE"):
+        tags["loopline.dvc_lock_hash"] = lock
+    return tags
+
+
+def start_parent(params: Params, name: str, tags: dict[str, str]) -> str:
+    """Create the flow's parent run and return its id (closed again at once: children attach)."""
+    import mlflow
+
+    configure(params.tracking)
+    with mlflow.start_run(run_name=name, tags=tags) as run:
+        mlflow.log_dict(params.model_dump(mode="json", by_alias=True), "params.json")
+        return run.info.run_id
+
+
+@contextlib.contextmanager
+def child_run(parent_run_id: str, name: str, tags: dict[str, str]) -> Iterator[Any]:
+    import mlflow
+
+    with mlflow.start_run(run_name=name, parent_run_id=parent_run_id, tags=tags) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def resume_run(run_id: str) -> Iterator[Any]:
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
+
+
+def log_metrics(metrics: dict[str, float], prefix: str = "") -> None:
+    """Log the finite numeric values of a metrics dict (NaN/None are skipped, not faked)."""
+    import math
+
+    import mlflow
+
+    clean = {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    mlflow.log_metrics(clean)

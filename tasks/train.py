@@ -1,0 +1,200 @@
+"""Stage `train`: the teacher network on the training window of validated data.
+
+Reads `validate.validated_dir` for the window, splits it by time, fits the featurizer on the
+train days only, trains with early stopping on the validation days and writes the model folder
+plus `training.json` (windows, fingerprint, history, MLflow run ids) for the later stages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks import tracking
+from tasks.config import DateWindow, Params
+from tasks.featurize import Featurizer
+from tasks.ingest import EVENT_DATE
+from tasks.io import fingerprint, read_partitions, write_json
+from tasks.nets import NetConfig, TabularNet, parameter_count, save_model
+from tasks.split import Split, SplitWindows, split_frame, split_windows, training_window
+from tasks.training_loop import TrainingData, fit, run_key, seed_everything
+
+log = logging.getLogger(__name__)
+
+TRAINING_RECORD = "training.json"
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What later stages need to know about the teacher's run (read from training.json)."""
+
+    window: DateWindow
+    windows: SplitWindows
+    data_fingerprint: str
+    parent_run_id: str | None
+    teacher_run_id: str | None
+
+    @classmethod
+    def load(cls, model_dir: Path) -> TrainingRecord:
+        raw = json.loads((Path(model_dir) / TRAINING_RECORD).read_text(encoding="utf-8"))
+        windows = {k: DateWindow(**v) for k, v in raw["windows"].items()}
+        return cls(
+            window=DateWindow(**raw["window"]),
+            windows=SplitWindows(**windows),
+            data_fingerprint=raw["data_fingerprint"],
+            parent_run_id=raw.get("mlflow", {}).get("parent_run_id"),
+            teacher_run_id=raw.get("mlflow", {}).get("teacher_run_id"),
+        )
+
+
+def load_split(params: Params, window: DateWindow, windows: SplitWindows) -> Split:
+    """The validated rows of the window, cut into train | validation | test."""
+    frame = read_partitions(
+        params.validate_.validated_dir, EVENT_DATE, str(window.start), str(window.end)
+    )
+    return split_frame(frame, windows, params.dataset.target.name)
+
+
+def encode(
+    featurizer: Featurizer,
+    frame: pd.DataFrame,
+    target: str,
+    teacher_logits: np.ndarray | None = None,
+) -> TrainingData:
+    return TrainingData.from_encoded(
+        featurizer.transform(frame), frame[target].to_numpy(), teacher_logits
+    )
+
+
+def run_train(
+    params: Params, until: dt.date | None = None, parent_run_id: str | None = None
+) -> dict:
+    """The stage. Without `parent_run_id` (e.g. under DVC) it opens the parent MLflow run."""
+    cfg, target = params.train, params.dataset.target.name
+    window = training_window(cfg, until)
+    windows = split_windows(window, cfg.validation_days, cfg.test_days)
+    split = load_split(params, window, windows)
+    data_fp = fingerprint(pd.concat([split.train, split.validation, split.test]))
+
+    featurizer = Featurizer.fit(
+        split.train,
+        params.dataset.features.categorical,
+        params.dataset.features.numeric,
+        cfg.min_category_count,
+    )
+    seed_everything(cfg.seed, cfg.threads)
+    net_config = NetConfig.for_featurizer(
+        featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
+    )
+    model = TabularNet(net_config)
+    train_data = encode(featurizer, split.train, target)
+    val_data = encode(featurizer, split.validation, target)
+
+    tags = tracking.lineage_tags(params, data_fp)
+    if parent_run_id is None:
+        parent_run_id = tracking.start_parent(params, f"training {window.end}", tags)
+    else:
+        tracking.configure(params.tracking)
+    key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp)
+    with tracking.child_run(
+        parent_run_id, "teacher", {**tags, "loopline.variant": "teacher"}
+    ) as run:
+        _log_training_inputs(params, split, cfg.model_dump(mode="json"))
+        result = fit(
+            model,
+            train_data,
+            val_data,
+            cfg.schedule,
+            seed=cfg.seed,
+            checkpoint_dir=cfg.checkpoint_dir,
+            key=key,
+            name="teacher",
+            on_epoch=_log_epoch,
+        )
+        save_model(result.model, featurizer, cfg.model_dir)
+        summary = {
+            "parameters": parameter_count(result.model),
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "train_seconds": result.seconds,
+            "train_samples_per_s": result.samples_per_s,
+            "threads": cfg.threads,
+        }
+        tracking.log_metrics(summary)
+        teacher_run_id = run.info.run_id
+
+    record = {
+        "window": {"start": str(window.start), "end": str(window.end)},
+        "windows": windows.as_dict(),
+        "rows": {
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "test": len(split.test),
+        },
+        "data_fingerprint": data_fp,
+        "history": result.history,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "mlflow": {"parent_run_id": parent_run_id, "teacher_run_id": teacher_run_id},
+        **summary,
+    }
+    write_json(cfg.model_dir / TRAINING_RECORD, record)
+    log.info(
+        "teacher: %d params, best epoch %d of %d, %.0f samples/s → %s",
+        summary["parameters"],
+        result.best_epoch,
+        len(result.history),
+        result.samples_per_s,
+        cfg.model_dir,
+    )
+    return record
+
+
+def _log_epoch(record: dict) -> None:
+    import mlflow
+
+    step = record["epoch"]
+    mlflow.log_metrics(
+        {
+            "train_loss": record["train_loss"],
+            "val_log_loss": record["val_log_loss"],
+            "epoch_samples_per_s": record["samples_per_s"],
+        },
+        step=step,
+    )
+
+
+def _log_training_inputs(params: Params, split: Split, config: dict) -> None:
+    """Params plus the exact windows as MLflow datasets (with digests) for lineage."""
+    import mlflow
+
+    mlflow.log_params(_flatten(config))
+    target = params.dataset.target.name
+    for name, frame, context in (
+        ("train", split.train, "training"),
+        ("validation", split.validation, "validation"),
+        ("test", split.test, "testing"),
+    ):
+        w = getattr(split.windows, name)
+        dataset = mlflow.data.from_pandas(
+            frame,
+            source=str(params.validate_.validated_dir),
+            targets=target,
+            name=f"{params.dataset.name}-{name}-{w.start}..{w.end}",
+        )
+        mlflow.log_input(dataset, context=context)
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)
+    return out

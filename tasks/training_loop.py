@@ -1,0 +1,265 @@
+"""One training loop for teacher and student: seeded, early stopping, a checkpoint each epoch.
+
+Determinism on CPU: the caller seeds before building the model; each epoch's shuffle comes from
+its own generator (seed + epoch) and the global RNG state (dropout) is checkpointed, so a run
+resumed after a kill takes exactly the steps the uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tasks.config import Schedule
+from tasks.featurize import Encoded
+from tasks.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+LossFn = Callable[[torch.Tensor, "Batch"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Batch:
+    categorical: torch.Tensor
+    numeric: torch.Tensor
+    labels: torch.Tensor
+    teacher_logits: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Tensors for one split; `teacher_logits` only when distilling."""
+
+    categorical: torch.Tensor
+    numeric: torch.Tensor
+    labels: torch.Tensor
+    teacher_logits: torch.Tensor | None = None
+
+    @classmethod
+    def from_encoded(
+        cls, encoded: Encoded, labels: np.ndarray, teacher_logits: np.ndarray | None = None
+    ) -> TrainingData:
+        return cls(
+            torch.from_numpy(encoded.categorical),
+            torch.from_numpy(encoded.numeric),
+            torch.from_numpy(np.asarray(labels, dtype=np.float32)),
+            None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index: torch.Tensor | slice) -> Batch:
+        soft = None if self.teacher_logits is None else self.teacher_logits[index]
+        return Batch(self.categorical[index], self.numeric[index], self.labels[index], soft)
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    resumed_from_epoch: int | None = None
+    seconds: float = 0.0
+    samples_per_s: float = 0.0
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    """Same seed, same data, same threads → the same weights, on CPU."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def run_key(*parts: object) -> str:
+    """Identifies a training run, so a checkpoint is only resumed by the run that wrote it."""
+    text = json.dumps([str(p) for p in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def hard_label_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(logits, batch.labels)
+
+
+def distillation_loss(temperature: float, alpha: float) -> LossFn:
+    """Hinton et al.: soft targets at temperature T (scaled by T²) mixed with the hard labels."""
+
+    def loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        assert batch.teacher_logits is not None
+        soft_targets = torch.sigmoid(batch.teacher_logits / temperature)
+        soft = nn.functional.binary_cross_entropy_with_logits(logits / temperature, soft_targets)
+        return alpha * temperature**2 * soft + (1 - alpha) * hard_label_loss(logits, batch)
+
+    return loss
+
+
+def fit(
+    model: nn.Module,
+    train: TrainingData,
+    validation: TrainingData,
+    schedule: Schedule,
+    *,
+    seed: int,
+    checkpoint_dir: Path,
+    key: str,
+    loss_fn: LossFn = hard_label_loss,
+    name: str = "model",
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train with Adam until the validation log loss stops improving; keep the best weights."""
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=schedule.learning_rate, weight_decay=schedule.weight_decay
+    )
+    state = {"epoch": 0, "best_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0}
+    history: list[dict] = []
+    best_state = copy.deepcopy(model.state_dict())
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT
+    resumed = _resume(checkpoint, key, model, optimizer)
+    if resumed is not None:
+        state, history, best_state = resumed["state"], resumed["history"], resumed["best_state"]
+        log.info("%s: resuming after epoch %d from %s", name, state["epoch"], checkpoint)
+    resumed_from = state["epoch"] if resumed is not None else None
+
+    started, samples = time.perf_counter(), 0
+    progress = _progress()
+    with progress:
+        task = progress.add_task(name, total=schedule.max_epochs, completed=state["epoch"])
+        while state["epoch"] < schedule.max_epochs and state["bad_epochs"] < schedule.patience:
+            epoch = state["epoch"] + 1
+            epoch_started = time.perf_counter()
+            train_loss = _train_epoch(
+                model, optimizer, train, schedule.batch_size, seed + epoch, loss_fn
+            )
+            samples += len(train)
+            val_loss = evaluate_loss(model, validation, schedule.batch_size)
+            improved = val_loss < state["best_loss"] - 1e-6
+            if improved:
+                best_state = copy.deepcopy(model.state_dict())
+                state.update(best_loss=val_loss, best_epoch=epoch, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            seconds = time.perf_counter() - epoch_started
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_log_loss": val_loss,
+                "seconds": seconds,
+                "samples_per_s": len(train) / seconds,
+            }
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            _save_checkpoint(checkpoint, key, model, optimizer, state, history, best_state)
+            progress.update(
+                task,
+                completed=epoch,
+                description=f"{name} val_loss {val_loss:.4f} "
+                f"(best {state['best_loss']:.4f} @ {state['best_epoch']})",
+            )
+    model.load_state_dict(best_state)
+    model.eval()
+    checkpoint.unlink(missing_ok=True)  # finished: the next run starts fresh
+    seconds = time.perf_counter() - started
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=state["best_epoch"],
+        resumed_from_epoch=resumed_from,
+        seconds=seconds,
+        samples_per_s=samples / seconds if seconds else 0.0,
+    )
+
+
+def _train_epoch(
+    model, optimizer, data: TrainingData, batch_size: int, epoch_seed: int, loss_fn: LossFn
+) -> float:
+    model.train()
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(epoch_seed))
+    total, count = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        batch = data.batch(order[start : start + batch_size])
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(batch.categorical, batch.numeric), batch)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch.labels)
+        count += len(batch.labels)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, categorical: torch.Tensor, numeric: torch.Tensor, batch_size: int = 8192
+) -> torch.Tensor:
+    model.eval()
+    parts = [
+        model(categorical[i : i + batch_size], numeric[i : i + batch_size])
+        for i in range(0, len(categorical), batch_size)
+    ]
+    return torch.cat(parts) if parts else torch.empty(0)
+
+
+def evaluate_loss(model: nn.Module, data: TrainingData, batch_size: int) -> float:
+    logits = predict_logits(model, data.categorical, data.numeric, max(batch_size, 4096))
+    return float(nn.functional.binary_cross_entropy_with_logits(logits, data.labels))
+
+
+def _save_checkpoint(path: Path, key, model, optimizer, state, history, best_state) -> None:
+    payload = {
+        "key": key,
+        "state": state,
+        "history": history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "best_state": best_state,
+        "rng": torch.get_rng_state(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _resume(path: Path, key: str, model, optimizer) -> dict | None:
+    """Load a checkpoint of this very run (same key); anything else is ignored."""
+    if not path.exists():
+        return None
+    try:
+        payload = torch.load(path, weights_only=True)  # tensors and plain values only
+    except Exception as exc:
+        log.warning("ignoring unreadable checkpoint %s (%s)", path, exc)
+        return None
+    if payload.get("key") != key:
+        log.info("checkpoint %s belongs to another run; starting fresh", path)
+        return None
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["rng"])
+    return payload
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
