@@ -14,6 +14,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 
 from tasks import stages
 from tasks.config import Params, load_params
+from tasks.evaluate import HEADLINE_METRICS
 
 
 def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -99,19 +100,10 @@ def _publish(
     params: Params, results: dict[str, dict], parent_run_id: str, validation: dict
 ) -> None:
     """The metrics table and the MLflow link as Prefect artifacts (shown in the flow run)."""
-    keys = [
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-        "brier",
-        "ece",
-        "f1",
-        "latency_ms_p95",
-        "rows_per_s",
-        "parameters",
-        "artifact_bytes",
+    table = [
+        {"model": name, **{k: _fmt(m.get(k)) for k in HEADLINE_METRICS}}
+        for name, m in results.items()
     ]
-    table = [{"model": name, **{k: _fmt(m.get(k)) for k in keys}} for name, m in results.items()]
     create_table_artifact(
         key="training-metrics", table=table, description="Test-window metrics of every model"
     )

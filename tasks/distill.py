@@ -13,7 +13,13 @@ import logging
 
 from tasks import tracking
 from tasks.config import Params
-from tasks.evaluate import Evaluation, evaluate_network, write_metrics, write_plots
+from tasks.evaluate import (
+    HEADLINE_METRICS,
+    Evaluation,
+    evaluate_network,
+    write_metrics,
+    write_plots,
+)
 from tasks.metrics import agreement
 from tasks.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.predict import predict_logits
@@ -168,17 +174,7 @@ def _model_card(
     params: Params, record: TrainingRecord, teacher: Evaluation, evaluations: dict[str, Evaluation]
 ) -> str:
     rows = [teacher, *evaluations.values()]
-    keys = [
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-        "ece",
-        "f1",
-        "latency_ms_p95",
-        "rows_per_s",
-        "parameters",
-        "artifact_bytes",
-    ]
+    keys = HEADLINE_METRICS
     table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for ev in rows:
         cells = [

@@ -20,6 +20,10 @@ from tasks.config import Params, TrackingConfig
 
 log = logging.getLogger(__name__)
 
+# mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember what we exported ourselves so a
+# later configure() (another params file, another test) is not mistaken for a user override.
+_exported_uri: str | None = None
+
 
 def configure(tracking: TrackingConfig) -> str:
     """Point MLflow at the store (env MLFLOW_TRACKING_URI wins) and ensure the experiment."""
@@ -27,11 +31,17 @@ def configure(tracking: TrackingConfig) -> str:
 
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri
+    global _exported_uri
+    env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = env_uri if env_uri and env_uri != _exported_uri else tracking.uri
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # Absolute, so the store is the same file whatever the working directory later is.
+        db = Path(uri.removeprefix("sqlite:///")).resolve()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{db}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    _exported_uri = uri
     if mlflow.get_experiment_by_name(tracking.experiment) is None:
         location = None
         if not uri.startswith(("http://", "https://", "databricks")):

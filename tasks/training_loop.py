@@ -29,20 +29,12 @@ from tasks.io import atomic_path
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
-LossFn = Callable[[torch.Tensor, "Batch"], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class Batch:
-    categorical: torch.Tensor
-    numeric: torch.Tensor
-    labels: torch.Tensor
-    teacher_logits: torch.Tensor | None = None
+LossFn = Callable[[torch.Tensor, "TrainingData"], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Tensors for one split; `teacher_logits` only when distilling."""
+    """Tensors for one split or batch; `teacher_logits` only when distilling."""
 
     categorical: torch.Tensor
     numeric: torch.Tensor
@@ -63,9 +55,9 @@ class TrainingData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, index: torch.Tensor | slice) -> Batch:
+    def batch(self, index: torch.Tensor | slice) -> TrainingData:
         soft = None if self.teacher_logits is None else self.teacher_logits[index]
-        return Batch(self.categorical[index], self.numeric[index], self.labels[index], soft)
+        return TrainingData(self.categorical[index], self.numeric[index], self.labels[index], soft)
 
 
 @dataclass
@@ -93,14 +85,14 @@ def run_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def hard_label_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+def hard_label_loss(logits: torch.Tensor, batch: TrainingData) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits, batch.labels)
 
 
 def distillation_loss(temperature: float, alpha: float) -> LossFn:
     """Hinton et al.: soft targets at temperature T (scaled by T²) mixed with the hard labels."""
 
-    def loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def loss(logits: torch.Tensor, batch: TrainingData) -> torch.Tensor:
         assert batch.teacher_logits is not None
         soft_targets = torch.sigmoid(batch.teacher_logits / temperature)
         soft = nn.functional.binary_cross_entropy_with_logits(logits / temperature, soft_targets)

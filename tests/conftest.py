@@ -6,6 +6,8 @@ session, and every output goes under pytest's tmp_path.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +18,10 @@ from helpers import write_params
 from tasks.runtime import go_offline
 
 go_offline()
+# A fresh Prefect home per test session; the ephemeral server needs ~20 s on 2 cores.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="loopline-prefect-")
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # every test uses the SQLite store in its tmp dir
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE_DAYS = 10  # 2013-01-01 .. 2013-01-10: ≈8.5k flights, every carrier and origin
@@ -60,3 +66,12 @@ def feature_slice(raw_slice, base_params_dict) -> pd.DataFrame:
 
     dataset = Params.model_validate(base_params_dict).dataset
     return build_feature_table(RawData(raw_slice, "slice"), dataset).frame
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real (temporary) Prefect server for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

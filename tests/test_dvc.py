@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,8 +46,10 @@ def dvc_repo(tmp_path, base_params_dict, raw_slice_file) -> Path:
 
 def test_repro_then_noop_then_validate_only(dvc_repo):
     first = _dvc(dvc_repo, "repro")
-    assert "Running stage 'ingest'" in first and "Running stage 'validate'" in first
+    for stage in ("ingest", "validate", "train", "evaluate", "distill"):
+        assert f"Running stage '{stage}'" in first
     assert (dvc_repo / "data" / "validated").is_dir()
+    assert (dvc_repo / "models" / "student_int8" / "weights.safetensors").is_file()
     assert (dvc_repo / "reports" / "validation" / "features.html").is_file()
     assert (dvc_repo / "dvc.lock").is_file()
 
@@ -60,7 +63,11 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     third = _dvc(dvc_repo, "repro")
     assert "Running stage 'validate'" in third
-    assert "Running stage 'ingest'" not in third
+    for stage in ("ingest", "train", "evaluate", "distill"):  # same validated rows: nothing else
+        assert f"Running stage '{stage}'" not in third
 
-    metrics = _dvc(dvc_repo, "metrics", "show", "--json")
-    assert '"max_bad_fraction": 0.05' in metrics and '"positive_rate"' in metrics
+    metrics = json.loads(_dvc(dvc_repo, "metrics", "show", "--json"))
+    files = next(iter(metrics.values()))["data"]
+    assert files["reports/validation/features.json"]["data"]["max_bad_fraction"] == 0.05
+    for model in ("teacher", "baseline", "student", "student_int8"):
+        assert 0.0 < files[f"reports/metrics/{model}.json"]["data"]["roc_auc"] <= 1.0
