@@ -12,6 +12,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Prefect keeps its runs in the project (the CLI sets the same default).
+export PREFECT_HOME := $(abspath .prefect)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # dvc.yaml stages call `loopline`: make the venv's console scripts visible to them.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -27,12 +30,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: setup
-	dvc repro validate
+	dvc repro
 	@echo
-	@echo "feature table     data/features/   (summary: reports/ingest.json)"
-	@echo "validated data    data/validated/  (quarantine: data/quarantine/features.parquet)"
-	@echo "validation report reports/validation/features.html"
-	@echo "metrics           dvc metrics show"
+	@echo "feature table      data/features/   (summary: reports/ingest.json)"
+	@echo "validated data     data/validated/  (quarantine: data/quarantine/features.parquet)"
+	@echo "validation report  reports/validation/features.html"
+	@echo "models             models/teacher  models/student  models/student_int8"
+	@echo "metrics and plots  dvc metrics show; reports/plots/{evaluate,distill}/*.png"
+	@echo "MLflow             make ui  → http://127.0.0.1:5000 (runs, lineage, registry)"
+	@echo "Prefect flow       .venv/bin/loopline train [--until YYYY-MM-DD]"
 
 test: setup
 	ruff check .
@@ -42,8 +48,12 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
+# Both UIs on loopback only; Ctrl-C stops both.
 ui: setup
-	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow/mlflow.db
+	@echo "MLflow → http://127.0.0.1:5000    Prefect → http://127.0.0.1:4200"
+	prefect server start --host 127.0.0.1 --port 4200 & \
+	trap 'kill %1' EXIT; \
+	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(abspath mlflow/mlflow.db)
 
 bench: setup
 	python -m bench

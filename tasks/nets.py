@@ -67,7 +67,15 @@ class TabularNet(nn.Module):
 
 
 def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Weights of the network, also those packed inside dynamically quantized Linear layers."""
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    count = sum(p.numel() for p in model.parameters())
+    for module in model.modules():
+        if isinstance(module, QLinear):
+            bias = module.bias()
+            count += module.weight().numel() + (bias.numel() if bias is not None else 0)
+    return count
 
 
 def quantize_int8(model: TabularNet) -> nn.Module:

@@ -59,7 +59,7 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
 
     (version,) = client.search_model_versions(f"name='{params.registry.model_name}'")
     tags = version.tags
-    assert tags["loopline.variant"] == "student_int8"
+    assert tags["loopline.variant"] == params.distill.candidate
     assert tags["loopline.run_id"] == student.info.run_id
     assert tags["loopline.teacher_version"] == "1"
     assert tags["loopline.teacher_run_id"] == teacher.info.run_id
@@ -72,7 +72,12 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
     raw = feature_slice.tail(64)[params.dataset.features.names].reset_index(drop=True)
     served = mlflow.pyfunc.load_model(f"models:/{params.registry.model_name}/{version.version}")
     scores = served.predict(raw)["score"].to_numpy()
-    local = predict_proba(*load_model(params.distill.int8_dir), raw)
+    folder = (
+        params.distill.model_dir
+        if params.distill.candidate == "student"
+        else params.distill.int8_dir
+    )
+    local = predict_proba(*load_model(folder), raw)
     np.testing.assert_allclose(scores, local, atol=1e-6)
     assert ((scores > 0) & (scores < 1)).all()
 

@@ -11,7 +11,15 @@ import torch
 
 from tasks.config import DateWindow, Schedule
 from tasks.featurize import Featurizer
-from tasks.nets import NetConfig, TabularNet, artifact_bytes, load_model, quantize_int8, save_model
+from tasks.nets import (
+    NetConfig,
+    TabularNet,
+    artifact_bytes,
+    load_model,
+    parameter_count,
+    quantize_int8,
+    save_model,
+)
 from tasks.predict import predict_proba
 from tasks.split import TrainingDataError, split_frame, split_windows
 from tasks.training_loop import TrainingData, fit, seed_everything
@@ -125,6 +133,7 @@ def test_saved_models_round_trip_fp32_and_int8(tmp_path):
     np.testing.assert_allclose(int8_scores, predict_proba(quantized, featurizer, frame), atol=1e-6)
     assert np.abs(int8_scores - expected).mean() < 0.01  # quantization error stays small
     assert artifact_bytes(tmp_path / "int8") < artifact_bytes(tmp_path / "fp32")
+    assert parameter_count(int8) == parameter_count(fp32) == parameter_count(result.model)
     assert not list((tmp_path / "fp32").glob("*.pt")) and not list(
         (tmp_path / "fp32").glob("*.pkl")
     )
