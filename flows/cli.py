@@ -98,6 +98,98 @@ def stage(app: App, name: str) -> None:
     stages.STAGES[name](app.params)
 
 
+@cli.command()
+@click.option("--version", help="A registered version to make champion by hand (with --force).")
+@click.option("--force", is_flag=True, help="Skip the gate: a recorded human override.")
+@click.option("--reason", help="Why (required with --force; recorded in the history).")
+@pass_app
+def promote(app: App, version: str | None, force: bool, reason: str | None) -> None:
+    """Gate the latest candidate; or, with --version N --force --reason, promote N by hand."""
+    from tasks.promote import force_promote
+
+    if version is None and not force:
+        decision = stages.promote(app.params)
+    elif version is None or not force or not reason:
+        raise click.UsageError("a manual promotion needs --version N --force --reason TEXT")
+    else:
+        decision = force_promote(app.params, version, reason)
+    click.echo(
+        f"{decision.model_name} v{decision.version}: {decision.decision}; "
+        f"champion is v{decision.champion_after}"
+    )
+
+
+@cli.command()
+@click.option("--to", "to_version", help="The version to restore (default: the `previous` alias).")
+@click.option("--reason", required=True, help="Why (recorded in the history).")
+@pass_app
+def rollback(app: App, to_version: str | None, reason: str) -> None:
+    """Move `champion` back to the previous champion (or --to VERSION), recorded with a reason."""
+    from tasks.promote import rollback as roll_back
+
+    decision = roll_back(app.params, reason, to_version)
+    click.echo(f"{decision.model_name}: champion v{decision.compared_to} → v{decision.version}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Champion, challenger, previous and the latest promotion decisions with their reasons."""
+    import json
+
+    from tasks.promote import status as registry_status
+
+    report = registry_status(app.params)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        _print_status(report)
+
+
+def _print_status(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    models = Table(title=f"{report['model_name']}: aliases")
+    for column in ("alias", "version", "variant", "holdout AUC", "p95 ms", "bytes", "ECE"):
+        models.add_column(column)
+    for alias in ("champion", "challenger", "previous"):
+        entry = report[alias]
+        if entry is None:
+            models.add_row(alias, "—", "", "", "", "", "")
+            continue
+        m = entry["metrics"]
+        models.add_row(
+            alias,
+            entry["version"],
+            entry["variant"] or "",
+            _num(m.get("auc_floor"), ".4f"),
+            _num(m.get("latency_p95"), ".2f"),
+            _num(m.get("artifact_size"), ",.0f"),
+            _num(m.get("calibration"), ".4f"),
+        )
+    console.print(models)
+    history = Table(title="latest decisions")
+    for column in ("at", "version", "decision", "vs", "by", "reasons"):
+        history.add_column(column, overflow="fold")
+    for d in report["history"]:
+        history.add_row(
+            d["at"],
+            d["version"],
+            d["decision"],
+            d["compared_to"] or "—",
+            d["actor"],
+            "\n".join(d["reasons"]),
+        )
+    console.print(history)
+
+
+def _num(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, int | float) else ""
+
+
 def prefect_defaults() -> None:
     """Project-local Prefect home and a start-up timeout that fits 2 cores (DESIGN.md §8)."""
     os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))

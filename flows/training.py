@@ -1,5 +1,5 @@
 """The Prefect flow `training`: validate → train teacher → evaluate → distill (+ evaluate student)
-→ register the candidate. Each task wraps the very stage function `dvc repro` runs.
+→ promote. Each task wraps the very stage function `dvc repro` runs.
 """
 
 from __future__ import annotations
@@ -56,9 +56,32 @@ def distill_task(params: Params) -> dict:
     return stages.distill(params)
 
 
+@task(name="promote", cache_policy=NO_CACHE)
+def promote_task(params: Params) -> dict:
+    decision = stages.promote(params)
+    rows = [
+        {
+            "check": c["name"],
+            "passed": str(c["passed"]),
+            "value": _fmt(c["value"]),
+            "threshold": _fmt(c["threshold"]),
+            "detail": c["detail"],
+        }
+        for c in decision.checks
+    ]
+    verdict = "promoted to champion" if decision.promoted else "not promoted (challenger)"
+    create_table_artifact(
+        key="promotion-decision",
+        table=rows,
+        description=f"{decision.model_name} v{decision.version}: {verdict}",
+    )
+    return decision.as_dict()
+
+
 @flow(name="training", log_prints=False)
 def training_flow(params_path: str = "params.yaml", until: dt.date | None = None) -> dict:
-    """Train, evaluate and distil on the window ending at `until` (default: params' window)."""
+    """Train, evaluate, distil and gate a candidate on the window ending at `until` (default:
+    params' window). A gate that says no ends Completed with result "not promoted"."""
     from prefect.runtime import flow_run
 
     from tasks import tracking
@@ -76,6 +99,7 @@ def training_flow(params_path: str = "params.yaml", until: dt.date | None = None
     training = train_task(params, until, parent_run_id)
     evaluation = evaluate_task(params)
     students = distill_task(params)
+    decision = promote_task(params)
 
     results = {**evaluation, **students}
     candidate = params.distill.candidate
@@ -89,6 +113,8 @@ def training_flow(params_path: str = "params.yaml", until: dt.date | None = None
         training["windows"]["test"],
     )
     return {
+        "result": "promoted" if decision["decision"] == "promoted" else "not promoted",
+        "decision": decision,
         "parent_run_id": parent_run_id,
         "window": training["window"],
         "metrics": results,

@@ -213,10 +213,24 @@ class DistillConfig(StrictModel):
     alpha: Fraction = Field(description="weight of the soft-target loss; 1 - alpha on labels")
     net: NetShape
     schedule: Schedule
-    candidate: Literal["student", "student_int8"]
+    candidate: Literal["student", "student_int8", "teacher"]
     model_dir: Path
     int8_dir: Path
     checkpoint_dir: Path
+
+
+class PromoteConfig(StrictModel):
+    """The gate a candidate must pass to become champion (see README "Promotion")."""
+
+    min_auc: Fraction
+    max_auc_drop: float = Field(ge=0)
+    min_teacher_auc_share: Fraction
+    max_latency_ms_p95: float = Field(gt=0)
+    max_artifact_bytes: int = Field(gt=0)
+    max_ece: Fraction
+    allow_teacher: bool
+    history_db: Path
+    decision_path: Path
 
 
 class RegistryConfig(StrictModel):
@@ -242,6 +256,7 @@ class Params(StrictModel):
     evaluate: EvaluateConfig
     baseline: BaselineConfig
     distill: DistillConfig
+    promote: PromoteConfig
     registry: RegistryConfig
     tracking: TrackingConfig
 
@@ -255,6 +270,8 @@ class Params(StrictModel):
             raise ValueError(
                 f"validate.rules names columns that are not features: {sorted(unknown)}"
             )
+        if self.distill.candidate == "teacher" and not self.promote.allow_teacher:
+            raise ValueError("distill.candidate: 'teacher' needs promote.allow_teacher: true")
         for name, rule in self.validate_.rules.items():
             if name in features.categorical and (rule.min is not None or rule.max is not None):
                 raise ValueError(

@@ -2,7 +2,8 @@
 
 The student reuses the teacher's featurizer (same inputs, same vocabularies), is evaluated on the
 same test days as the teacher, and gets an int8 variant (dynamic quantization). The variant named
-by `distill.candidate` is registered as the candidate version of `registry.model_name`, with tags
+by `distill.candidate` (the teacher only where `promote.allow_teacher`) is registered as the
+candidate version of `registry.model_name`, with tags
 that link it to the teacher version, the runs and the data.
 """
 
@@ -20,6 +21,7 @@ from tasks.evaluate import (
     write_metrics,
     write_plots,
 )
+from tasks.io import write_json
 from tasks.metrics import agreement
 from tasks.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.predict import predict_logits
@@ -27,6 +29,8 @@ from tasks.train import TrainingRecord, encode, load_split
 from tasks.training_loop import distillation_loss, fit, run_key, seed_everything
 
 log = logging.getLogger(__name__)
+
+CANDIDATE_FILE = "candidate.json"
 
 
 def run_distill(params: Params) -> dict[str, dict]:
@@ -117,8 +121,12 @@ def run_distill(params: Params) -> dict[str, dict]:
             mlflow.log_artifact(str(png), artifact_path="plots")
         mlflow.log_text(_model_card(params, record, teacher_eval, evaluations), "model_card.md")
 
-        candidate = evaluations[cfg.candidate]
-        folder = cfg.model_dir if cfg.candidate == "student" else cfg.int8_dir
+        candidate = {**evaluations, "teacher": teacher_eval}[cfg.candidate]
+        folder = {
+            "student": cfg.model_dir,
+            "student_int8": cfg.int8_dir,
+            "teacher": params.train.model_dir,
+        }[cfg.candidate]
         version = log_and_register(
             folder,
             params.registry.model_name,
@@ -133,11 +141,17 @@ def run_distill(params: Params) -> dict[str, dict]:
         )
 
     for ev in evaluations.values():
-        write_metrics(
-            params.evaluate,
-            ev,
-            {"registry_version": int(version)} if ev.name == cfg.candidate else None,
-        )
+        write_metrics(params.evaluate, ev)
+    # What the promotion gate judges: the registered version and its own test metrics.
+    write_json(
+        params.evaluate.metrics_dir / CANDIDATE_FILE,
+        {
+            **candidate.metrics,
+            "variant": cfg.candidate,
+            "registry_version": int(version),
+            "model_name": params.registry.model_name,
+        },
+    )
     log.info(
         "distill: student AUC %.4f (teacher %.4f), %.1fx teacher rows/s, %d vs %d params; "
         "int8 AUC %.4f; registered %s v%s",

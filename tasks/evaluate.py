@@ -28,9 +28,18 @@ log = logging.getLogger(__name__)
 
 # The figures people compare models by, in the order tables show them.
 HEADLINE_METRICS = (
-    "roc_auc", "pr_auc", "log_loss", "brier", "ece", "f1", "latency_ms_p95", "rows_per_s",
-    "model_rows_per_s", "parameters", "artifact_bytes",
-)  # fmt: skip
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "f1",
+    "latency_ms_p95",
+    "rows_per_s",
+    "model_rows_per_s",
+    "parameters",
+    "artifact_bytes",
+)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
-
-import mlflow
 
 
 class LooplineModel(PythonModel):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -34,9 +36,9 @@ def log_and_register(
     folder: Path, registered_name: str, example: pd.DataFrame, tags: dict[str, str]
 ) -> str:
     """Log the model folder as a pyfunc in the active run, register it; returns the version."""
+    import mlflow
     from mlflow.models import infer_signature
 
-    import mlflow
     from tasks.nets import load_model
     from tasks.predict import predict_proba
 
@@ -45,16 +47,9 @@ def log_and_register(
     signature = infer_signature(
         example, pd.DataFrame({"score": predict_proba(model, featurizer, example)})
     )
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(TASKS_DIR / "pyfunc_model.py"),
-        artifacts={"model_dir": str(Path(folder).resolve())},
-        code_paths=[str(TASKS_DIR)],
-        signature=signature,
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        registered_model_name=registered_name,
-    )
+    with warnings.catch_warnings():  # MLflow's JSON round trip of the example turns 5.0 into 5
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        info = _log_model(folder, registered_name, example, signature)
     model_version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     all_tags = {
@@ -71,3 +66,18 @@ def log_and_register(
         tags.get("loopline.variant"),
     )
     return model_version
+
+
+def _log_model(folder: Path, registered_name: str, example: pd.DataFrame, signature: Any) -> Any:
+    import mlflow
+
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(TASKS_DIR / "pyfunc_model.py"),
+        artifacts={"model_dir": str(Path(folder).resolve())},
+        code_paths=[str(TASKS_DIR)],
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        registered_model_name=registered_name,
+    )

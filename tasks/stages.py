@@ -41,10 +41,17 @@ def distill(params: Params) -> dict:
     return run_distill(params)
 
 
+def promote(params: Params) -> Any:
+    from tasks.promote import run_promote
+
+    return run_promote(params)
+
+
 STAGES: dict[str, Callable[[Params], Any]] = {
     "ingest": ingest,
     "validate": validate,
     "train": train,
     "evaluate": evaluate,
     "distill": distill,
+    "promote": promote,
 }

@@ -27,9 +27,8 @@ _exported_uri: str | None = None
 
 def configure(tracking: TrackingConfig) -> str:
     """Point MLflow at the store (env MLFLOW_TRACKING_URI wins) and ensure the experiment."""
-    from mlflow.exceptions import MlflowException
-
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     global _exported_uri
     env_uri = os.environ.get("MLFLOW_TRACKING_URI")

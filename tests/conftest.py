@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import write_params
+from helpers import SLICE_DAYS, write_params
 
 from tasks.runtime import go_offline
 
@@ -24,7 +24,6 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # every test uses the SQLite store in its tmp dir
 
 REPO = Path(__file__).resolve().parents[1]
-SLICE_DAYS = 10  # 2013-01-01 .. 2013-01-10: ≈8.5k flights, every carrier and origin
 
 
 @pytest.fixture(scope="session")

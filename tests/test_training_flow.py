@@ -6,12 +6,12 @@ that the registered model, loaded through MLflow, scores raw features as the sav
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-import mlflow
 from tasks import stages
 from tasks.config import load_params
 from tasks.errors import LooplineError
@@ -84,6 +84,14 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
     table = Artifact.get("training-metrics")
     assert table is not None and "student_int8" in str(table.data)
 
+    # The first candidate is gated on absolute floors; the flow completes either way.
+    decision = result["decision"]
+    assert result["result"] == (
+        "promoted" if decision["decision"] == "promoted" else "not promoted"
+    )
+    assert {c["name"] for c in decision["checks"]} >= {"validation", "auc_floor", "latency_p95"}
+    assert Artifact.get("promotion-decision") is not None
+
 
 def test_single_class_window_fails_clearly_and_registers_nothing(
     project, prefect_harness, base_params_dict
@@ -110,7 +118,7 @@ def test_empty_training_window_is_a_clear_error(project):
     p = load_params(params_path)
     stages.ingest(p)
     stages.validate(p)
-    with pytest.raises(LooplineError, match=r"train split 2013-06-01\.\.2013-06-16 has no rows"):
+    with pytest.raises(LooplineError, match=r"train split 2013-06-01\.\.2013-06-13 has no rows"):
         stages.train(p)
     assert not (p.train.model_dir / "weights.safetensors").exists()
 
