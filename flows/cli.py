@@ -190,6 +190,60 @@ def _num(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else ""
 
 
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse anything but a real YYYY-MM-DD before a path is built from it."""
+    if value is None:
+        return None
+    from tasks.errors import LooplineError
+    from tasks.score import parse_date
+
+    try:
+        return parse_date(value).isoformat()
+    except LooplineError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+
+@cli.command()
+@click.option("--date", "day", required=True, callback=_date, help="The batch day, YYYY-MM-DD.")
+@pass_app
+def score(app: App, day: str) -> None:
+    """Run the Prefect flow `inference` on data/incoming/DATE.parquet."""
+    app.params  # noqa: B018  (fail fast on a bad params file, before Prefect starts)
+    prefect_defaults()
+    from flows.inference import inference_flow
+
+    summary = inference_flow(date=day, params_path=str(app.params_path))
+    click.echo(
+        f"{summary['date']}: {summary['scored']} scored, {summary['quarantined']} "
+        f"quarantined → {summary['predictions']}"
+    )
+
+
+@cli.command()
+@click.option("--date", "day", required=True, callback=_date, help="The batch day, YYYY-MM-DD.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def lineage(app: App, day: str, as_json: bool) -> None:
+    """Where a day's predictions came from: model version → run → data → code."""
+    import json
+
+    from tasks.lineage import lineage as trace
+    from tasks.score import parse_date
+
+    chain = trace(app.params, parse_date(day))
+    if as_json:
+        click.echo(json.dumps(chain, indent=2))
+        return
+    click.echo(
+        f"{chain['predictions']} ({chain['rows']} rows, scored {chain['scored_at']})\n"
+        f"  → {chain['model_name']} v{chain['model_version']} ({chain['variant']}, teacher "
+        f"v{chain['teacher_version']})\n"
+        f"  → MLflow run {chain['run_id']} (parent {chain['parent_run_id']})\n"
+        f"  → training window {chain['training_window']}, data {chain['data_fingerprint']}\n"
+        f"  → git {chain['git_commit']}, params {chain['params_hash']}"
+    )
+
+
 def prefect_defaults() -> None:
     """Project-local Prefect home and a start-up timeout that fits 2 cores (DESIGN.md §8)."""
     os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
@@ -205,8 +259,8 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors too: one line, not the usage screen
+        click.echo(f"loopline: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("loopline: aborted", err=True)

@@ -12,23 +12,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
+from flows.common import IO_RETRIES
 from tasks import stages
 from tasks.config import Params, load_params
 from tasks.evaluate import HEADLINE_METRICS
-
-
-def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient I/O faults only; a data or gate error would fail the same way again."""
-    try:
-        state.result()
-    except OSError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-IO_RETRIES = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": retry_on_io_error}
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)

@@ -219,6 +219,18 @@ class DistillConfig(StrictModel):
     checkpoint_dir: Path
 
 
+class ScoreConfig(StrictModel):
+    """The nightly batch: where it arrives, where scores go, how much bad data it may hold."""
+
+    incoming_dir: Path
+    labels_dir: Path
+    predictions_dir: Path
+    quarantine_dir: Path
+    chunk_rows: int = Field(ge=1)
+    max_bad_fraction: Fraction
+    min_rows: int = Field(ge=1)
+
+
 class PromoteConfig(StrictModel):
     """The gate a candidate must pass to become champion (see README "Promotion")."""
 
@@ -257,6 +269,7 @@ class Params(StrictModel):
     baseline: BaselineConfig
     distill: DistillConfig
     promote: PromoteConfig
+    score: ScoreConfig
     registry: RegistryConfig
     tracking: TrackingConfig
 

@@ -137,6 +137,7 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "loopline.variant": cfg.candidate,
                 "loopline.run_id": student_run.info.run_id,
                 "loopline.test_roc_auc": f"{candidate.metrics['roc_auc']:.6f}",
+                "loopline.threshold": f"{candidate.metrics['threshold']:.6f}",
             },
         )
 

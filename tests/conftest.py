@@ -74,3 +74,33 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, base_params_dict, raw_slice_file) -> Path:
+    """A project with validated data and one distilled candidate (not promoted), built once."""
+    from tasks import stages
+    from tasks.config import load_params
+
+    root = tmp_path_factory.mktemp("trained")
+    write_params(root, base_params_dict, raw_slice_file)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        params = load_params("params.yaml")
+        for name in ("ingest", "validate", "train", "evaluate", "distill"):
+            stages.STAGES[name](params)
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+@pytest.fixture()
+def trained_copy(trained, tmp_path, monkeypatch) -> Path:
+    """A private copy of the trained project (its own registry and history), as the cwd."""
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(trained, copy)
+    monkeypatch.chdir(copy)
+    return copy

@@ -4,8 +4,6 @@ real MLflow registry (SQLite in tmp) with models trained on the data slice."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +14,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from helpers import run_cli, write_params
+from helpers import run_cli
 
 from tasks import stages
 from tasks.config import PromoteConfig, load_params
@@ -79,31 +77,6 @@ def test_each_budget_is_a_named_check():
     assert "30.00 ms per batch vs budget 25.0 ms" in latency.reason()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, base_params_dict, raw_slice_file) -> Path:
-    """A project with validated data and one distilled candidate (no promotion yet)."""
-    root = tmp_path_factory.mktemp("trained")
-    write_params(root, base_params_dict, raw_slice_file)
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        params = load_params("params.yaml")
-        for name in ("ingest", "validate", "train", "evaluate", "distill"):
-            stages.STAGES[name](params)
-    finally:
-        os.chdir(cwd)
-    return root
-
-
-@pytest.fixture()
-def project(trained, tmp_path, monkeypatch) -> Path:
-    """A private copy of the trained project: its own registry and history."""
-    copy = tmp_path / "project"
-    shutil.copytree(trained, copy)
-    monkeypatch.chdir(copy)
-    return copy
-
-
 def _set_params(root: Path, section: str, **values) -> None:
     path = root / "params.yaml"
     params = yaml.safe_load(path.read_text())
@@ -117,7 +90,7 @@ def _aliases(params) -> dict[str, str | None]:
     return {a: alias_version(client, name, a) for a in ("champion", "challenger", "previous")}
 
 
-def test_better_or_equal_candidate_is_promoted_and_previous_kept(project):
+def test_better_or_equal_candidate_is_promoted_and_previous_kept(trained_copy):
     params = load_params("params.yaml")
     first = run_promote(params)
     assert first.decision == "promoted" and first.compared_to is None
@@ -162,7 +135,7 @@ def _holdout(params) -> pd.DataFrame:
     return load_split(params, record.window, record.windows).test
 
 
-def test_worse_candidate_stays_challenger_with_reasons(project):
+def test_worse_candidate_stays_challenger_with_reasons(trained_copy):
     params = load_params("params.yaml")
     champion = run_promote(params).version
     worse = _register_inverted_student(params)
@@ -178,8 +151,8 @@ def test_worse_candidate_stays_challenger_with_reasons(project):
     assert "auc_vs_champion" in tags["loopline.decision_reasons"]
 
 
-def test_latency_budget_breach_is_refused(project):
-    _set_params(project, "promote", max_latency_ms_p95=0.001)
+def test_latency_budget_breach_is_refused(trained_copy):
+    _set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
     params = load_params("params.yaml")
     decision = run_promote(params)
     assert decision.decision == "rejected"
@@ -187,7 +160,7 @@ def test_latency_budget_breach_is_refused(project):
     assert _aliases(params)["champion"] is None  # the first model too: nothing blessed for free
 
 
-def test_rollback_and_its_errors(project):
+def test_rollback_and_its_errors(trained_copy):
     params = load_params("params.yaml")
     first = run_promote(params)
     with pytest.raises(PromotionError, match="no previous champion to roll back to"):
@@ -205,11 +178,11 @@ def test_rollback_and_its_errors(project):
         rollback(params, "typo", to_version="99")
 
 
-def test_forced_promotion_is_recorded_as_such(project):
-    _set_params(project, "promote", max_latency_ms_p95=0.001)
+def test_forced_promotion_is_recorded_as_such(trained_copy):
+    _set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
     params = load_params("params.yaml")
     rejected = run_promote(params)
-    code, _out, err = run_cli("promote", "--version", rejected.version, "--force", cwd=project)
+    code, _out, err = run_cli("promote", "--version", rejected.version, "--force", cwd=trained_copy)
     assert code == 2 and "--reason" in err  # an override without a reason is refused
     code, _out, err = run_cli(
         "promote",
@@ -218,7 +191,7 @@ def test_forced_promotion_is_recorded_as_such(project):
         "--force",
         "--reason",
         "hot fix approved by on-call",
-        cwd=project,
+        cwd=trained_copy,
     )
     assert code == 0, err
     latest = recent(params.promote.history_db, params.registry.model_name)[0]
@@ -227,11 +200,11 @@ def test_forced_promotion_is_recorded_as_such(project):
     assert _aliases(params)["champion"] == rejected.version
 
 
-def test_status_json_schema(project):
+def test_status_json_schema(trained_copy):
     params = load_params("params.yaml")
     run_promote(params)
     force_promote(params, run_promote(params).version, "schema test")
-    code, out, err = run_cli("status", "--json", cwd=project)
+    code, out, err = run_cli("status", "--json", cwd=trained_copy)
     assert code == 0, err
     report = json.loads(out)
     assert report["model_name"] == params.registry.model_name
@@ -263,13 +236,15 @@ RACER = textwrap.dedent(
 )
 
 
-def test_two_processes_promoting_at_once_lose_nothing(project):
+def test_two_processes_promoting_at_once_lose_nothing(trained_copy):
     params = load_params("params.yaml")
     stages.distill(params)  # two registered candidates of equal quality: versions 1 and 2
     versions = ["1", "2"]
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, v], cwd=project) for v in versions]
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, v], cwd=trained_copy) for v in versions
+    ]
     time.sleep(3)  # both are importing and scoring; release them together
-    (project / "go").touch()
+    (trained_copy / "go").touch()
     assert [r.wait(timeout=300) for r in racers] == [0, 0]
 
     history = list(reversed(recent(params.promote.history_db, params.registry.model_name)))

@@ -1,0 +1,48 @@
+"""Lineage of a day's predictions: file → model version → MLflow run → data and code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tasks import tracking
+from tasks.config import Params
+from tasks.errors import LooplineError
+
+
+def lineage(params: Params, day: dt.date) -> dict[str, Any]:
+    import mlflow
+    import pandas as pd
+
+    from tasks.score import day_paths
+
+    path = day_paths(params, day)["predictions"]
+    if not path.exists():
+        raise LooplineError(f"{path}: no predictions for {day}; run `loopline score --date {day}`")
+    predictions = pd.read_parquet(path, columns=["model_name", "model_version", "scored_at"])
+    if predictions.empty:
+        raise LooplineError(f"{path}: the predictions file holds no rows")
+    name = str(predictions["model_name"].iloc[0])
+    version = str(predictions["model_version"].iloc[0])
+    tracking.configure(params.tracking)
+    client = mlflow.MlflowClient()
+    details = client.get_model_version(name, version)
+    run = client.get_run(details.run_id)
+    tags = {**run.data.tags, **details.tags}
+    return {
+        "date": day.isoformat(),
+        "predictions": str(path),
+        "rows": len(predictions),
+        "scored_at": str(predictions["scored_at"].max()),
+        "model_name": name,
+        "model_version": version,
+        "variant": tags.get("loopline.variant"),
+        "run_id": details.run_id,
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "teacher_version": tags.get("loopline.teacher_version"),
+        "git_commit": tags.get("loopline.git_commit"),
+        "params_hash": tags.get("loopline.params_hash"),
+        "data_fingerprint": tags.get("loopline.data_fingerprint"),
+        "training_window": tags.get("loopline.window"),
+        "weights_sha256": tags.get("loopline.weights_sha256"),
+    }

@@ -1,0 +1,186 @@
+"""Nightly scoring: one day's batch → validated → scored by the champion → predictions file.
+
+The champion is resolved once per run (alias → version → artifacts), rows that break the
+nightly contract go to the quarantine with a reason, scoring runs in chunks so memory stays
+bounded, and the predictions file is replaced atomically: a rerun of a day replaces, never
+duplicates, and a failed run leaves the previous file as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks import tracking
+from tasks.config import DateWindow, Params
+from tasks.errors import LooplineError, ValidationGateError
+from tasks.featurize import Featurizer
+from tasks.io import read_table, write_parquet
+
+log = logging.getLogger(__name__)
+
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class NoChampionError(LooplineError):
+    """Nothing to score with: no version holds the `champion` alias yet."""
+
+
+def parse_date(text: str) -> dt.date:
+    """A real calendar date in YYYY-MM-DD, checked before any path is built from it."""
+    if not DATE_PATTERN.fullmatch(text or ""):
+        raise LooplineError(f"--date {text!r}: expected a date as YYYY-MM-DD, e.g. 2013-04-01")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise LooplineError(f"--date {text!r}: not a real calendar date") from None
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The serving model, resolved once: its registry identity, network and featurizer."""
+
+    name: str
+    version: str
+    model: Any
+    featurizer: Featurizer
+    threshold: float
+    run_id: str
+
+
+def resolve_champion(params: Params) -> Champion:
+    import mlflow
+
+    from tasks.promote import CHAMPION, alias_version
+
+    tracking.configure(params.tracking)
+    client = mlflow.MlflowClient()
+    name = params.registry.model_name
+    version = alias_version(client, name, CHAMPION)
+    if version is None:
+        raise NoChampionError(
+            f"{name}: no champion yet; run `loopline train` (or `dvc repro`) to train and "
+            "promote a model first"
+        )
+    details = client.get_model_version(name, version)
+    wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+    threshold = float(details.tags.get("loopline.threshold", 0.5))
+    return Champion(name, version, wrapper.model, wrapper.featurizer, threshold, details.run_id)
+
+
+def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
+    cfg = params.score
+    stem = f"{day.isoformat()}.parquet"
+    return {
+        "incoming": cfg.incoming_dir / stem,
+        "labels": cfg.labels_dir / stem,
+        "predictions": cfg.predictions_dir / stem,
+        "quarantine": cfg.quarantine_dir / stem,
+    }
+
+
+def score_frame(
+    champion: Champion, frame: pd.DataFrame, chunk_rows: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Scores in chunks of `chunk_rows` (the featurized tensors never exceed one chunk), plus
+    how many values of each categorical fell into the out-of-vocabulary bucket."""
+    import torch
+
+    scores = np.empty(len(frame), dtype=np.float32)
+    oov: dict[str, int] = dict.fromkeys(champion.featurizer.categorical, 0)
+    with torch.inference_mode():
+        for start in range(0, len(frame), chunk_rows):
+            encoded = champion.featurizer.transform(frame.iloc[start : start + chunk_rows])
+            logits = champion.model(
+                torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)
+            )
+            scores[start : start + len(encoded)] = torch.sigmoid(logits).numpy()
+            for col, count in encoded.oov_counts.items():
+                oov[col] += count
+    return scores, oov
+
+
+def score_day(params: Params, day: dt.date, champion: Champion | None = None) -> dict[str, Any]:
+    """Validate, quarantine and score one day's batch; returns a summary of what happened."""
+    from tasks.contract import build_contract
+    from tasks.validate import check_table
+
+    started = time.perf_counter()
+    paths = day_paths(params, day)
+    frame = read_table(paths["incoming"])
+    # The nightly contract: features only, and every row must belong to this very day.
+    dataset = params.dataset.model_copy(update={"window": DateWindow(start=day, end=day)})
+    contract = build_contract(
+        dataset,
+        params.validate_.rules,
+        min_rows=params.score.min_rows,
+        with_target=False,
+        name=day.isoformat(),
+    )
+    outcome = check_table(frame, contract, str(paths["incoming"]), params.score.max_bad_fraction)
+    write_parquet(paths["quarantine"], outcome.quarantined)
+    if not outcome.success:
+        raise ValidationGateError(str(paths["incoming"]), outcome.failures)
+
+    champion = champion or resolve_champion(params)
+    clean = outcome.clean
+    scores, oov = score_frame(champion, clean, params.score.chunk_rows)
+    ids = [c for c in params.dataset.id_columns if c in clean.columns]
+    predictions = clean[[*ids, params.dataset.event_time]].copy()
+    predictions["score"] = scores
+    predictions["prediction"] = (scores >= champion.threshold).astype(np.int8)
+    predictions["model_name"] = champion.name
+    predictions["model_version"] = champion.version
+    predictions["scored_at"] = pd.Timestamp.now(tz="UTC")
+    write_parquet(paths["predictions"], predictions)
+    summary = {
+        "date": day.isoformat(),
+        "rows": outcome.rows,
+        "scored": len(predictions),
+        "quarantined": len(outcome.quarantined),
+        "model_name": champion.name,
+        "model_version": champion.version,
+        "positive_rate_predicted": float(predictions["prediction"].mean()) if len(scores) else 0.0,
+        "mean_score": float(scores.mean()) if len(scores) else 0.0,
+        "out_of_vocabulary": oov,
+        "seconds": time.perf_counter() - started,
+        "predictions": str(paths["predictions"]),
+    }
+    log.info(
+        "score %s: %d rows scored by %s v%s, %d quarantined → %s",
+        day,
+        len(predictions),
+        champion.name,
+        champion.version,
+        len(outcome.quarantined),
+        paths["predictions"],
+    )
+    return summary
+
+
+def write_day_batch(params: Params, day: dt.date) -> dict[str, Path]:
+    """From the feature table: the day's incoming batch (no label) and its labels file.
+
+    What an upstream job does in production; the replay and the tests use it as the clock.
+    """
+    from tasks.ingest import EVENT_DATE
+    from tasks.io import read_partitions
+
+    paths = day_paths(params, day)
+    rows = read_partitions(params.ingest.features_dir, EVENT_DATE, day.isoformat(), day.isoformat())
+    if rows.empty:
+        raise LooplineError(
+            f"{params.ingest.features_dir}: no rows for {day}; run `loopline ingest`"
+        )
+    target = params.dataset.target.name
+    write_parquet(paths["incoming"], rows.drop(columns=[target, EVENT_DATE]))
+    write_parquet(paths["labels"], rows[[*params.dataset.id_columns, target]])
+    return paths
