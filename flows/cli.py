@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import os
 import sys
 from pathlib import Path
@@ -244,6 +245,66 @@ def lineage(app: App, day: str, as_json: bool) -> None:
     )
 
 
+@cli.command()
+@click.option("--start", required=True, callback=_date, help="First day, YYYY-MM-DD.")
+@click.option("--end", required=True, callback=_date, help="Last day, YYYY-MM-DD.")
+@pass_app
+def replay(app: App, start: str, end: str) -> None:
+    """Replay days of the data as nightly batches through the loop (the simulation clock)."""
+    app.params  # noqa: B018
+    prefect_defaults()
+    import datetime as dt
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from flows.inference import inference_flow
+    from tasks.replay import days_between
+    from tasks.replay import replay as run_replay
+
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    total = len(days_between(first, last))
+    with Progress(transient=False) as progress:
+        task = progress.add_task("replay", total=total)
+
+        def run_day(day: dt.date) -> dict:
+            return inference_flow(date=day.isoformat(), params_path=str(app.params_path))
+
+        def advance(day: dt.date, result: dict) -> None:
+            drift = result["drift"].get("drift_share", 0.0)
+            progress.update(task, advance=1, description=f"replay {day} drift {drift:.0%}")
+
+        summary = run_replay(app.params, first, last, run_day, advance)
+    table = Table(title=f"replay {start} → {end} (static model v{summary['static_version']})")
+    for column in ("month", "rows", "loop AUC", "static AUC", "mean drift share", "retrains"):
+        table.add_column(column)
+    for m in summary["months"]:
+        table.add_row(
+            m["month"],
+            f"{m['rows']:,}",
+            _num(m["loop_auc"], ".4f"),
+            _num(m["static_auc"], ".4f"),
+            _num(m["mean_drift_share"], ".2f"),
+            str(m["retrains"]),
+        )
+    Console().print(table)
+
+
+@cli.command()
+@pass_app
+def serve(app: App) -> None:
+    """Serve the deployments: nightly scoring (cron) and retraining (event trigger + weekly cron).
+    Needs a Prefect server: `make ui` starts one on 127.0.0.1:4200 (set PREFECT_API_URL)."""
+    app.params  # noqa: B018
+    prefect_defaults()
+    from prefect import serve as prefect_serve
+
+    from flows.serve import build_deployments
+
+    prefect_serve(*build_deployments(app.params, str(app.params_path.resolve())))
+
+
 def prefect_defaults() -> None:
     """Project-local Prefect home and a start-up timeout that fits 2 cores (DESIGN.md §8)."""
     os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
@@ -257,6 +318,9 @@ def main() -> None:
 
     try:
         cli.main(standalone_mode=False)
+        # Free Arrow scanners while Arrow is alive: finalised at interpreter teardown their
+        # threads can abort the process after the work is done (apache/arrow#34314).
+        gc.collect()
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:  # usage errors too: one line, not the usage screen

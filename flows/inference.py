@@ -1,47 +1,119 @@
-"""The Prefect flow `inference`: one nightly batch, validated, scored by the champion."""
+"""The Prefect flow `inference`: one nightly batch → validated → scored by the champion →
+drift checked → retrain decided (inline: the training flow runs as a subflow; event: the event
+`loopline.retrain.requested` is emitted for the training deployment's trigger)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.common import IO_RETRIES
 from tasks.config import Params, load_params
 
+RETRAIN_EVENT = "loopline.retrain.requested"
+
 
 @task(name="resolve-champion", cache_policy=NO_CACHE, **IO_RETRIES)
-def resolve_task(params: Params):
+def resolve_task(params: Params) -> Any:
     from tasks.score import resolve_champion
 
     return resolve_champion(params)
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
-def score_task(params: Params, day: dt.date, champion) -> dict:
+def score_task(params: Params, day: dt.date, champion: Any) -> dict:
     from tasks.score import score_day
 
     return score_day(params, day, champion)
 
 
+@task(name="check-drift", cache_policy=NO_CACHE, **IO_RETRIES)
+def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
+    from tasks.drift import run_drift
+
+    return run_drift(params, day, champion)
+
+
+@task(name="decide-retrain", cache_policy=NO_CACHE)
+def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dict:
+    from tasks.retrain import champion_window_end, decide, last_retrain, new_labelled_rows
+
+    window_end = champion_window_end(champion.window, fallback=day)
+    rows = new_labelled_rows(params, window_end, day)
+    return decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
+
+
+def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
+    """Inline: train on the window ending the day before; event: ask the deployment to."""
+    from prefect.events import emit_event
+
+    from flows.training import training_flow
+    from tasks.retrain import RetrainDecision, remember_retrain
+
+    remember_retrain(
+        params, RetrainDecision(**{k: v for k, v in decision.items() if k != "reasons"})
+    )
+    if params.retrain.mode == "event":
+        emit_event(
+            event=RETRAIN_EVENT,
+            resource={"prefect.resource.id": f"loopline.model.{params.registry.model_name}"},
+            payload={
+                "until": decision["until"],
+                "reasons": decision["reasons"],
+                "date": decision["date"],
+            },
+        )
+        return {"mode": "event", "emitted": RETRAIN_EVENT}
+    result = training_flow(params_path=params_path, until=dt.date.fromisoformat(decision["until"]))
+    return {"mode": "inline", "result": result["result"], "decision": result["decision"]}
+
+
 @flow(name="inference", log_prints=False)
-def inference_flow(date: str, params_path: str = "params.yaml") -> dict:
-    """Score the batch of `date` (YYYY-MM-DD) with the champion, resolved once for the run."""
+def inference_flow(date: str | None = None, params_path: str = "params.yaml") -> dict:
+    """Score the batch of `date` (YYYY-MM-DD; default yesterday, UTC) with the champion,
+    resolved once for the run, then check drift and decide whether to retrain."""
     from tasks.score import parse_date
 
-    day = parse_date(date)
+    logger = get_run_logger()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    day = parse_date(date) if date else yesterday
     params = load_params(params_path)
     champion = resolve_task(params)
     summary = score_task(params, day, champion)
-    create_markdown_artifact(
-        key="nightly-scoring",
-        markdown=(
-            f"**{summary['date']}**: {summary['scored']:,} rows scored by "
-            f"`{summary['model_name']}` v{summary['model_version']}, "
-            f"{summary['quarantined']:,} quarantined; predicted positive rate "
-            f"{summary['positive_rate_predicted']:.3f}. Predictions: `{summary['predictions']}`"
-        ),
+    drift = drift_task(params, day, champion)
+    decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
+    retrain = (
+        request_retrain(params, params_path, decision) if decision and decision["retrain"] else None
     )
-    return summary
+    _publish(summary, drift, decision, retrain)
+    logger.info(
+        "inference %s: %d scored, drift share %.2f, retrain: %s",
+        day,
+        summary["scored"],
+        drift.get("drift_share", 0.0),
+        (decision or {}).get("reasons") or "no",
+    )
+    return {**summary, "drift": drift, "retrain_decision": decision, "retrain": retrain}
+
+
+def _publish(summary: dict, drift: dict, decision: dict | None, retrain: dict | None) -> None:
+    lines = [
+        f"**{summary['date']}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
+        f"v{summary['model_version']}, {summary['quarantined']:,} quarantined; predicted "
+        f"positive rate {summary['positive_rate_predicted']:.3f}.",
+        f"Drift: {drift.get('drift_share', 0):.0%} of features drifted; score drift "
+        f"{(drift.get('prediction_drift') or {}).get('score', float('nan')):.3f}; live AUC "
+        f"{drift.get('live_auc')}; report `{drift.get('report')}`.",
+    ]
+    if decision:
+        verdict = "retrain" if decision["retrain"] else "no retrain"
+        lines.append(
+            f"Decision: **{verdict}**: " + ("; ".join(decision["reasons"]) or "no trigger")
+        )
+    if retrain:
+        lines.append(f"Retrain: {retrain}")
+    create_markdown_artifact(key="nightly-scoring", markdown="\n\n".join(lines))

@@ -231,6 +231,37 @@ class ScoreConfig(StrictModel):
     min_rows: int = Field(ge=1)
 
 
+class DriftConfig(StrictModel):
+    """Evidently checks of each nightly batch against the champion's reference sample."""
+
+    reference_rows: int = Field(ge=100)
+    max_rows: int = Field(ge=100, description="current rows above this are sampled (logged)")
+    window_days: int = Field(ge=1, description="trailing days of batches compared at once")
+    performance_days: int = Field(ge=1, description="labelled days the AUC is measured on")
+    report_dir: Path
+    experiment: str
+    seed: int
+
+
+class RetrainConfig(StrictModel):
+    """When the loop retrains: any trigger, unless the cooldown or too few new labels block."""
+
+    mode: Literal["inline", "event"]
+    max_drift_share: Fraction
+    max_prediction_drift: float = Field(gt=0)
+    max_auc_drop: float = Field(gt=0)
+    cooldown_days: int = Field(ge=0)
+    min_new_labelled_rows: int = Field(ge=0)
+    state_path: Path
+
+
+class ScheduleConfig(StrictModel):
+    """`loopline serve`: cron strings (UTC) for the nightly scoring and the fallback retrain."""
+
+    inference_cron: str
+    training_cron: str
+
+
 class PromoteConfig(StrictModel):
     """The gate a candidate must pass to become champion (see README "Promotion")."""
 
@@ -270,6 +301,9 @@ class Params(StrictModel):
     distill: DistillConfig
     promote: PromoteConfig
     score: ScoreConfig
+    drift: DriftConfig
+    retrain: RetrainConfig
+    schedule: ScheduleConfig
     registry: RegistryConfig
     tracking: TrackingConfig
 

@@ -14,6 +14,7 @@ import logging
 
 from tasks import tracking
 from tasks.config import Params
+from tasks.drift import log_reference
 from tasks.evaluate import (
     HEADLINE_METRICS,
     Evaluation,
@@ -24,7 +25,7 @@ from tasks.evaluate import (
 from tasks.io import write_json
 from tasks.metrics import agreement
 from tasks.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
-from tasks.predict import predict_logits
+from tasks.predict import predict_logits, predict_proba
 from tasks.train import TrainingRecord, encode, load_split
 from tasks.training_loop import distillation_loss, fit, run_key, seed_everything
 
@@ -140,6 +141,8 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "loopline.threshold": f"{candidate.metrics['threshold']:.6f}",
             },
         )
+        served, _ = load_model(folder)
+        log_reference(params, split.train, predict_proba(served, featurizer, split.train))
 
     for ev in evaluations.values():
         write_metrics(params.evaluate, ev)

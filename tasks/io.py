@@ -57,7 +57,11 @@ def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
 
 
 def write_partitioned(target_dir: str | Path, frame: pd.DataFrame, partition_col: str) -> Path:
-    """Write a hive-partitioned Parquet dataset and swap it in for the old one as a whole."""
+    """Write a hive-partitioned Parquet dataset and swap it in for the old one as a whole.
+
+    Each partition is one file written by the plain, synchronous Parquet writer: Arrow's
+    threaded dataset writer can abort the process at exit (apache/arrow#36389, #36980).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -65,16 +69,16 @@ def write_partitioned(target_dir: str | Path, frame: pd.DataFrame, partition_col
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = target_dir.parent / f".{target_dir.name}.{uuid.uuid4().hex}.tmp"
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
         staging.mkdir()
-        if not len(frame):  # keep the schema: readers get a header-only table, not "no files"
-            pq.write_table(table, staging / "empty.parquet")
-        pq.write_to_dataset(
-            table,
-            staging,
-            partition_cols=[partition_col],
-            basename_template="part-{i}.parquet",
-        )
+        if frame.empty:  # keep the schema: readers get a header-only table, not "no files"
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False), staging / "empty.parquet"
+            )
+        for value, part in frame.groupby(partition_col, sort=True):
+            folder = staging / f"{partition_col}={value}"
+            folder.mkdir()
+            table = pa.Table.from_pandas(part.drop(columns=partition_col), preserve_index=False)
+            pq.write_table(table, folder / "part-0.parquet")
         _swap_dir(staging, target_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -54,6 +54,7 @@ class Champion:
     featurizer: Featurizer
     threshold: float
     run_id: str
+    window: str | None = None  # "start..end" of the training window, from the version's tags
 
 
 def resolve_champion(params: Params) -> Champion:
@@ -73,7 +74,15 @@ def resolve_champion(params: Params) -> Champion:
     details = client.get_model_version(name, version)
     wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
     threshold = float(details.tags.get("loopline.threshold", 0.5))
-    return Champion(name, version, wrapper.model, wrapper.featurizer, threshold, details.run_id)
+    return Champion(
+        name,
+        version,
+        wrapper.model,
+        wrapper.featurizer,
+        threshold,
+        details.run_id,
+        details.tags.get("loopline.window"),
+    )
 
 
 def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
@@ -167,20 +176,26 @@ def score_day(params: Params, day: dt.date, champion: Champion | None = None) ->
 
 
 def write_day_batch(params: Params, day: dt.date) -> dict[str, Path]:
-    """From the feature table: the day's incoming batch (no label) and its labels file.
-
-    What an upstream job does in production; the replay and the tests use it as the clock.
-    """
+    """The simulation clock's upstream job: `day`'s incoming batch (features, no label) and the
+    labels of the day before, which have arrived by then. Both from the feature table."""
     from tasks.ingest import EVENT_DATE
     from tasks.io import read_partitions
 
+    target = params.dataset.target.name
     paths = day_paths(params, day)
-    rows = read_partitions(params.ingest.features_dir, EVENT_DATE, day.isoformat(), day.isoformat())
-    if rows.empty:
+    yesterday = day - dt.timedelta(days=1)
+    rows = read_partitions(
+        params.ingest.features_dir, EVENT_DATE, yesterday.isoformat(), day.isoformat()
+    )
+    today = rows[rows[EVENT_DATE] == day.isoformat()]
+    if today.empty:
         raise LooplineError(
             f"{params.ingest.features_dir}: no rows for {day}; run `loopline ingest`"
         )
-    target = params.dataset.target.name
-    write_parquet(paths["incoming"], rows.drop(columns=[target, EVENT_DATE]))
-    write_parquet(paths["labels"], rows[[*params.dataset.id_columns, target]])
+    write_parquet(paths["incoming"], today.drop(columns=[target, EVENT_DATE]))
+    labelled = rows[rows[EVENT_DATE] == yesterday.isoformat()]
+    if not labelled.empty:
+        write_parquet(
+            day_paths(params, yesterday)["labels"], labelled[[*params.dataset.id_columns, target]]
+        )
     return paths

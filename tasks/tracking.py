@@ -28,7 +28,6 @@ _exported_uri: str | None = None
 def configure(tracking: TrackingConfig) -> str:
     """Point MLflow at the store (env MLFLOW_TRACKING_URI wins) and ensure the experiment."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     global _exported_uri
     env_uri = os.environ.get("MLFLOW_TRACKING_URI")
@@ -41,15 +40,23 @@ def configure(tracking: TrackingConfig) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     _exported_uri = uri
-    if mlflow.get_experiment_by_name(tracking.experiment) is None:
+    use_experiment(tracking, tracking.experiment)
+    return uri
+
+
+def use_experiment(tracking: TrackingConfig, name: str) -> Any:
+    """Make `name` the active experiment, created with its artifacts under the artifact root."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if mlflow.get_experiment_by_name(name) is None:
         location = None
-        if not uri.startswith(("http://", "https://", "databricks")):
+        if not mlflow.get_tracking_uri().startswith(("http://", "https://", "databricks")):
             tracking.artifact_root.mkdir(parents=True, exist_ok=True)
             location = tracking.artifact_root.resolve().as_uri()
         with contextlib.suppress(MlflowException):  # another process created it first
-            mlflow.create_experiment(tracking.experiment, artifact_location=location)
-    mlflow.set_experiment(tracking.experiment)
-    return uri
+            mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.set_experiment(name)
 
 
 def params_hash(params: Params) -> str:

@@ -46,8 +46,16 @@ def _train(tmp_path, frame, *, on_epoch=None, key="k", schedule=SCHEDULE, hidden
     seed_everything(7, 1)
     model = TabularNet(NetConfig.for_featurizer(featurizer, list(hidden), 4, 0.1))
     train, val = _data(featurizer, frame.iloc[:500]), _data(featurizer, frame.iloc[500:])
-    result = fit(model, train, val, schedule, seed=7, checkpoint_dir=tmp_path / "ckpt", key=key,
-                 on_epoch=on_epoch)  # fmt: skip
+    result = fit(
+        model,
+        train,
+        val,
+        schedule,
+        seed=7,
+        checkpoint_dir=tmp_path / "ckpt",
+        key=key,
+        on_epoch=on_epoch,
+    )
     return result, featurizer
 
 
@@ -76,8 +84,9 @@ def test_loss_goes_down_on_tiny_data(tmp_path):
 def test_same_seed_same_weights(tmp_path):
     first, _ = _train(tmp_path / "a", _frame())
     second, _ = _train(tmp_path / "b", _frame())
-    for (name, a), (_, b) in zip(first.model.state_dict().items(),
-                                 second.model.state_dict().items(), strict=True):  # fmt: skip
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -94,8 +103,9 @@ def test_resume_after_a_crash_matches_uninterrupted(tmp_path):
     resumed, _ = _train(tmp_path / "crashed", _frame())
     assert resumed.resumed_from_epoch == 3
     assert [h["epoch"] for h in resumed.history] == list(range(1, SCHEDULE.max_epochs + 1))
-    for a, b in zip(uninterrupted.model.state_dict().values(),
-                    resumed.model.state_dict().values(), strict=True):  # fmt: skip
+    for a, b in zip(
+        uninterrupted.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     assert not (tmp_path / "crashed" / "ckpt" / "checkpoint.pt").exists()
 
@@ -141,8 +151,9 @@ def test_saved_models_round_trip_fp32_and_int8(tmp_path):
 
 def _dated(days: int, label=lambda i: i % 2) -> pd.DataFrame:
     dates = [dt.date(2013, 1, 1) + dt.timedelta(days=d) for d in range(days) for _ in range(4)]
-    return pd.DataFrame({"event_date": [str(d) for d in dates],
-                         "y": [label(i) for i in range(len(dates))]})  # fmt: skip
+    return pd.DataFrame(
+        {"event_date": [str(d) for d in dates], "y": [label(i) for i in range(len(dates))]}
+    )
 
 
 def test_split_is_by_time_without_overlap():

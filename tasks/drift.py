@@ -1,0 +1,217 @@
+"""Drift of the nightly batches with Evidently 0.7, against the champion's reference sample.
+
+Feature drift (every feature, Evidently's defaults: Wasserstein / Jensen-Shannon at 0.1 for
+samples over 1000 rows), prediction drift (the champion's scores) and, once labels of earlier
+days have arrived, the live AUC on the trailing labelled days. Reports go to
+`drift.report_dir/D.{html,json}` and to one MLflow run per date in the monitoring experiment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks import tracking
+from tasks.config import Params
+from tasks.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+SCORE = "score"
+
+
+def log_reference(params: Params, frame: pd.DataFrame, scores: np.ndarray) -> int:
+    """Save a seeded sample of the training window, with the model's scores, to the active run:
+    the baseline every later batch is compared with once this model serves."""
+    import mlflow
+
+    cfg = params.drift
+    sample = frame[params.dataset.features.names].assign(**{SCORE: scores})
+    if len(sample) > cfg.reference_rows:
+        sample = sample.sample(cfg.reference_rows, random_state=cfg.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+        sample.reset_index(drop=True).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+    return len(sample)
+
+
+def load_reference(run_id: str) -> pd.DataFrame:
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REFERENCE_ARTIFACT)
+    return pd.read_parquet(local)
+
+
+def current_window(params: Params, day: dt.date) -> pd.DataFrame:
+    """Scored rows of the trailing `drift.window_days` days: features joined to their scores."""
+    from tasks.score import day_paths
+
+    frames = []
+    for offset in range(params.drift.window_days):
+        paths = day_paths(params, day - dt.timedelta(days=offset))
+        if not paths["predictions"].exists():
+            continue
+        ids = params.dataset.id_columns
+        scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
+        features = pd.read_parquet(paths["incoming"])
+        frames.append(features.merge(scored, on=ids, how="inner"))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def feature_drift(
+    params: Params, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[Any, dict]:
+    """Evidently's DataDriftPreset on the features plus ValueDrift on the score."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    features = params.dataset.features
+    definition = DataDefinition(
+        numerical_columns=[*features.numeric, SCORE], categorical_columns=features.categorical
+    )
+    columns = [*features.names, SCORE]
+    report = Report([DataDriftPreset(columns=features.names), ValueDrift(column=SCORE)])
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(current[columns], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    return snapshot, _summarize(snapshot.dict()["metrics"])
+
+
+def _summarize(metrics: list[dict]) -> dict[str, Any]:
+    share, count, per_column, prediction = 0.0, 0, {}, {}
+    for metric in metrics:
+        config, value = metric.get("config") or {}, metric.get("value")
+        kind = str(config.get("type", metric.get("metric_name", "")))
+        if "DriftedColumnsCount" in kind:
+            share, count = float(value["share"]), int(value["count"])
+        elif "ValueDrift" in kind:
+            method, threshold = str(config.get("method", "")), float(config.get("threshold", 0.1))
+            p_value = "p_value" in method.lower() or "p-value" in method.lower()
+            drifted = value < threshold if p_value else value >= threshold
+            entry = {
+                "score": float(value),
+                "threshold": threshold,
+                "method": method,
+                "drifted": bool(drifted),
+            }
+            if config.get("column") == SCORE:
+                prediction = entry
+            else:
+                per_column[str(config.get("column"))] = entry
+    return {
+        "drift_share": share,
+        "drifted_columns": count,
+        "columns": per_column,
+        "prediction_drift": prediction,
+    }
+
+
+def live_auc(params: Params, day: dt.date) -> tuple[float | None, int]:
+    """AUC of the served predictions on the trailing labelled days before `day`."""
+    from tasks.metrics import classification_metrics
+    from tasks.score import day_paths
+
+    ids, target = params.dataset.id_columns, params.dataset.target.name
+    joined = []
+    for offset in range(1, params.drift.performance_days + 1):
+        paths = day_paths(params, day - dt.timedelta(days=offset))
+        if paths["labels"].exists() and paths["predictions"].exists():
+            labels = pd.read_parquet(paths["labels"])
+            scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
+            joined.append(scored.merge(labels, on=ids, how="inner"))
+    if not joined:
+        return None, 0
+    frame = pd.concat(joined, ignore_index=True)
+    if frame[target].nunique() < 2:
+        return None, len(frame)
+    auc = classification_metrics(frame[target].to_numpy(), frame[SCORE].to_numpy(), 0.5, 10)
+    return float(auc["roc_auc"]), len(frame)
+
+
+def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
+    """Feature, prediction and performance drift of `day`; HTML + JSON + MLflow + summary."""
+    started = time.perf_counter()
+    cfg = params.drift
+    current = current_window(params, day)
+    if current.empty:
+        return {"date": day.isoformat(), "skipped": "no scored rows to compare"}
+    sampled = len(current) > cfg.max_rows
+    if sampled:
+        current = current.sample(cfg.max_rows, random_state=cfg.seed)
+    reference = load_reference(champion.run_id)
+    snapshot, summary = feature_drift(params, reference, current)
+    auc, labelled = live_auc(params, day)
+    baseline_auc = _champion_auc(champion)
+    summary |= {
+        "date": day.isoformat(),
+        "model_version": champion.version,
+        "current_rows": len(current),
+        "sampled": sampled,
+        "reference_rows": len(reference),
+        "live_auc": auc,
+        "labelled_rows": labelled,
+        "champion_test_auc": baseline_auc,
+        "auc_drop": None if auc is None or baseline_auc is None else baseline_auc - auc,
+        "seconds": time.perf_counter() - started,
+    }
+    html = cfg.report_dir / f"{day.isoformat()}.html"
+    with atomic_path(html) as tmp:
+        snapshot.save_html(str(tmp))
+    summary["report"] = str(html)
+    write_json(cfg.report_dir / f"{day.isoformat()}.json", summary)
+    _log_monitoring(params, summary, html)
+    return summary
+
+
+def _champion_auc(champion: Any) -> float | None:
+    import mlflow
+
+    tags = mlflow.MlflowClient().get_model_version(champion.name, champion.version).tags
+    value = tags.get("loopline.test_roc_auc")
+    return float(value) if value else None
+
+
+def _log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None:
+    """One run per date in the monitoring experiment (a rerun of the date reuses its run)."""
+    import mlflow
+
+    tracking.configure(params.tracking)
+    experiment = tracking.use_experiment(params.tracking, params.drift.experiment)
+    date = summary["date"]
+    existing = mlflow.search_runs(
+        [experiment.experiment_id],
+        f"tags.`loopline.date` = '{date}'",
+        max_results=1,
+        output_format="list",
+    )
+    run_id = existing[0].info.run_id if existing else None
+    step = int(dt.date.fromisoformat(date).strftime("%Y%m%d"))
+    with mlflow.start_run(
+        run_id=run_id,
+        run_name=date,
+        tags={"loopline.date": date, "loopline.model_version": summary["model_version"]},
+    ):
+        metrics = {
+            "drift_share": summary["drift_share"],
+            "drifted_columns": summary["drifted_columns"],
+            "prediction_drift": summary["prediction_drift"].get("score", 0.0),
+        }
+        metrics |= {f"drift_{c}": v["score"] for c, v in summary["columns"].items()}
+        if summary["live_auc"] is not None:
+            metrics["live_auc"] = summary["live_auc"]
+        mlflow.log_metrics(metrics, step=step)
+        mlflow.log_artifact(str(html), artifact_path="drift")
+    mlflow.set_experiment(params.tracking.experiment)
