@@ -7,13 +7,13 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bench import bench_training, bench_validation
+from bench import bench_inference, bench_training, bench_validation
 from bench.common import save
 from tasks.config import load_params
 from tasks.errors import LooplineError
 from tasks.runtime import go_offline, setup_logging
 
-BENCHES = [bench_validation, bench_training]
+BENCHES = [bench_validation, bench_training, bench_inference]
 
 
 def main() -> int:

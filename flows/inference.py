@@ -31,6 +31,13 @@ def score_task(params: Params, day: dt.date, champion: Any) -> dict:
     return score_day(params, day, champion)
 
 
+@task(name="shadow-score", cache_policy=NO_CACHE)
+def shadow_task(params: Params, day: dt.date, champion: Any) -> dict | None:
+    from tasks.score import shadow_score
+
+    return shadow_score(params, day, champion)
+
+
 @task(name="check-drift", cache_policy=NO_CACHE, **IO_RETRIES)
 def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
     from tasks.drift import run_drift
@@ -84,12 +91,13 @@ def inference_flow(date: str | None = None, params_path: str = "params.yaml") ->
     params = load_params(params_path)
     champion = resolve_task(params)
     summary = score_task(params, day, champion)
+    shadow = shadow_task(params, day, champion) if params.score.shadow else None
     drift = drift_task(params, day, champion)
     decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
     retrain = (
         request_retrain(params, params_path, decision) if decision and decision["retrain"] else None
     )
-    _publish(summary, drift, decision, retrain)
+    _publish(summary, drift, decision, retrain, shadow)
     logger.info(
         "inference %s: %d scored, drift share %.2f, retrain: %s",
         day,
@@ -97,10 +105,18 @@ def inference_flow(date: str | None = None, params_path: str = "params.yaml") ->
         drift.get("drift_share", 0.0),
         (decision or {}).get("reasons") or "no",
     )
-    return {**summary, "drift": drift, "retrain_decision": decision, "retrain": retrain}
+    return {
+        **summary,
+        "shadow": shadow,
+        "drift": drift,
+        "retrain_decision": decision,
+        "retrain": retrain,
+    }
 
 
-def _publish(summary: dict, drift: dict, decision: dict | None, retrain: dict | None) -> None:
+def _publish(
+    summary: dict, drift: dict, decision: dict | None, retrain: dict | None, shadow: dict | None
+) -> None:
     lines = [
         f"**{summary['date']}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
         f"v{summary['model_version']}, {summary['quarantined']:,} quarantined; predicted "
@@ -109,6 +125,12 @@ def _publish(summary: dict, drift: dict, decision: dict | None, retrain: dict | 
         f"{(drift.get('prediction_drift') or {}).get('score', float('nan')):.3f}; live AUC "
         f"{drift.get('live_auc')}; report `{drift.get('report')}`.",
     ]
+    if shadow:
+        lines.append(
+            f"Shadow: challenger v{shadow['challenger_version']} agrees on "
+            f"{shadow['agreement']:.1%} of rows, score correlation "
+            f"{shadow['score_correlation']:.3f}."
+        )
     if decision:
         verdict = "retrain" if decision["retrain"] else "no retrain"
         lines.append(

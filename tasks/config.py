@@ -226,6 +226,8 @@ class ScoreConfig(StrictModel):
     labels_dir: Path
     predictions_dir: Path
     quarantine_dir: Path
+    shadow: bool = Field(description="also score each batch with the challenger, never served")
+    shadow_dir: Path
     chunk_rows: int = Field(ge=1)
     max_bad_fraction: Fraction
     min_rows: int = Field(ge=1)

@@ -58,19 +58,29 @@ class Champion:
 
 
 def resolve_champion(params: Params) -> Champion:
+    from tasks.promote import CHAMPION
+
+    champion = resolve_alias(params, CHAMPION)
+    if champion is None:
+        raise NoChampionError(
+            f"{params.registry.model_name}: no champion yet; run `loopline train` (or "
+            "`dvc repro`) to train and promote a model first"
+        )
+    return champion
+
+
+def resolve_alias(params: Params, alias: str) -> Champion | None:
+    """The version behind `alias`, loaded once from its registered artifacts (None if unset)."""
     import mlflow
 
-    from tasks.promote import CHAMPION, alias_version
+    from tasks.promote import alias_version
 
     tracking.configure(params.tracking)
     client = mlflow.MlflowClient()
     name = params.registry.model_name
-    version = alias_version(client, name, CHAMPION)
+    version = alias_version(client, name, alias)
     if version is None:
-        raise NoChampionError(
-            f"{name}: no champion yet; run `loopline train` (or `dvc repro`) to train and "
-            "promote a model first"
-        )
+        return None
     details = client.get_model_version(name, version)
     wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
     threshold = float(details.tags.get("loopline.threshold", 0.5))
@@ -85,6 +95,37 @@ def resolve_champion(params: Params) -> Champion:
     )
 
 
+def shadow_score(params: Params, day: dt.date, champion: Champion) -> dict[str, Any] | None:
+    """Score the day's served rows with the challenger too (never served): its own file and
+    how far it agrees with the champion. None when there is no challenger."""
+    from tasks.metrics import agreement
+    from tasks.promote import CHALLENGER
+
+    challenger = resolve_alias(params, CHALLENGER)
+    if challenger is None or challenger.version == champion.version:
+        return None
+    paths = day_paths(params, day)
+    ids = params.dataset.id_columns
+    served = pd.read_parquet(paths["predictions"], columns=[*ids, "score"])
+    rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
+    served = rows[ids].merge(served, on=ids)  # same order as the rows scored below
+    scores, _ = score_frame(challenger, rows, params.score.chunk_rows)
+    shadow = rows[ids].assign(
+        score=scores,
+        prediction=(scores >= challenger.threshold).astype(np.int8),
+        model_name=challenger.name,
+        model_version=challenger.version,
+    )
+    write_parquet(paths["shadow"], shadow)
+    compared = agreement(served["score"].to_numpy(), scores, champion.threshold)
+    return {
+        "challenger_version": challenger.version,
+        "rows": len(shadow),
+        "shadow": str(paths["shadow"]),
+        **compared,
+    }
+
+
 def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
     cfg = params.score
     stem = f"{day.isoformat()}.parquet"
@@ -93,6 +134,7 @@ def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
         "labels": cfg.labels_dir / stem,
         "predictions": cfg.predictions_dir / stem,
         "quarantine": cfg.quarantine_dir / stem,
+        "shadow": cfg.shadow_dir / stem,
     }
 
 

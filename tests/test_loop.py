@@ -130,3 +130,33 @@ def test_serve_builds_nightly_cron_and_event_triggered_training(trained_copy):
     (trigger,) = retrain.triggers
     assert trigger.expect == {RETRAIN_EVENT}
     assert trigger.parameters["until"] == "{{ event.payload.until }}"
+
+
+def test_challenger_shadow_scores_the_same_rows(trained_copy, prefect_harness):
+    from flows.inference import inference_flow
+    from tasks import stages
+    from tasks.score import day_paths
+
+    _loop_params(trained_copy, max_drift_share=1.0, max_prediction_drift=10.0, max_auc_drop=1.0)
+    params = load_params("params.yaml")
+    champion = run_promote(params).version
+    stages.distill(params)
+    path = trained_copy / "params.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["promote"]["max_latency_ms_p95"] = 0.001  # the second candidate is refused: challenger
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    challenger = run_promote(load_params("params.yaml")).version
+    assert challenger != champion
+
+    day = dt.date(2013, 1, 29)
+    write_day_batch(params, day)
+    result = inference_flow(date=day.isoformat())
+    shadow = result["shadow"]
+    assert shadow["challenger_version"] == challenger
+    assert shadow["rows"] == result["scored"]
+    assert 0.0 <= shadow["agreement"] <= 1.0 and -1.0 <= shadow["score_correlation"] <= 1.0
+    served = pd.read_parquet(day_paths(params, day)["predictions"])
+    shadowed = pd.read_parquet(day_paths(params, day)["shadow"])
+    assert set(shadowed["flight_id"]) == set(served["flight_id"])
+    assert (shadowed["model_version"] == challenger).all()
+    assert (served["model_version"] == champion).all()  # the challenger never serves
