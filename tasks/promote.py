@@ -193,12 +193,8 @@ def gate_version(
     validation_passed: bool,
 ) -> Decision:
     """Judge `version` against the champion of the moment and act on the verdict, atomically."""
-    import mlflow
-
-    cfg, name = params.promote, params.registry.model_name
+    cfg, name, client = params.promote, params.registry.model_name, _client(params)
     features, target = params.dataset.features.names, params.dataset.target.name
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
     _require_version(client, name, version)
     with locked(cfg.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)  # read under the lock: no stale champion
@@ -237,34 +233,18 @@ def gate_version(
 
 def force_promote(params: Params, version: str, reason: str) -> Decision:
     """A human override: champion moves to `version` whatever the checks say, recorded as such."""
-    import mlflow
-
-    name = params.registry.model_name
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
+    name, client = params.registry.model_name, _client(params)
     _require_version(client, name, version)
     with locked(params.promote.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)
-        _move_champion(client, name, version, champion)
-        decision = Decision(
-            name,
-            version,
-            "forced",
-            [f"forced by hand: {reason}"],
-            compared_to=champion,
-            champion_after=version,
-            actor=_actor(),
+        return _install(
+            client, conn, name, version, champion, "forced", f"forced by hand: {reason}"
         )
-        return _record(client, conn, decision)
 
 
 def rollback(params: Params, reason: str, to_version: str | None = None) -> Decision:
     """Champion back to `to_version`, or to the version aliased `previous`."""
-    import mlflow
-
-    name = params.registry.model_name
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
+    name, client = params.registry.model_name, _client(params)
     with locked(params.promote.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)
         target = to_version or alias_version(client, name, PREVIOUS)
@@ -273,26 +253,38 @@ def rollback(params: Params, reason: str, to_version: str | None = None) -> Deci
         _require_version(client, name, target)
         if target == champion:
             raise PromotionError(f"{name}: version {target} is already the champion")
-        _move_champion(client, name, target, champion)
-        decision = Decision(
+        return _install(
+            client,
+            conn,
             name,
             target,
+            champion,
             "rolled_back",
-            [f"rollback from {champion}: {reason}"],
-            compared_to=champion,
-            champion_after=target,
-            actor=_actor(),
+            f"rollback from {champion}: {reason}",
         )
-        return _record(client, conn, decision)
+
+
+def _install(
+    client: Any, conn: Any, name: str, version: str, champion: str | None, kind: str, reason: str
+) -> Decision:
+    """Make `version` champion by hand (forced or rolled back), recorded with its reason."""
+    _move_champion(client, name, version, champion)
+    decision = Decision(
+        name, version, kind, [reason], compared_to=champion, champion_after=version, actor=_actor()
+    )
+    return _record(client, conn, decision)
+
+
+def _client(params: Params) -> Any:
+    import mlflow
+
+    tracking.configure(params.tracking)
+    return mlflow.MlflowClient()
 
 
 def status(params: Params, limit: int = 10) -> dict[str, Any]:
     """Champion, challenger and previous with their gate metrics, plus the last decisions."""
-    import mlflow
-
-    name = params.registry.model_name
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
+    name, client = params.registry.model_name, _client(params)
     history = recent(params.promote.history_db, name, limit=200)
 
     def describe(alias: str) -> dict[str, Any] | None:
