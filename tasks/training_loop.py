@@ -197,7 +197,7 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def predict_logits(
+def _batched_logits(
     model: nn.Module, categorical: torch.Tensor, numeric: torch.Tensor, batch_size: int = 8192
 ) -> torch.Tensor:
     model.eval()
@@ -209,7 +209,7 @@ def predict_logits(
 
 
 def evaluate_loss(model: nn.Module, data: TrainingData, batch_size: int) -> float:
-    logits = predict_logits(model, data.categorical, data.numeric, max(batch_size, 4096))
+    logits = _batched_logits(model, data.categorical, data.numeric, max(batch_size, 4096))
     return float(nn.functional.binary_cross_entropy_with_logits(logits, data.labels))
 
 
