@@ -51,8 +51,8 @@ lint: setup
 # Both UIs on loopback only; Ctrl-C stops both.
 ui: setup
 	@echo "MLflow → http://127.0.0.1:5000    Prefect → http://127.0.0.1:4200"
-	prefect server start --host 127.0.0.1 --port 4200 & \
-	trap 'kill %1' EXIT; \
+	prefect server start --host 127.0.0.1 --port 4200 & server=$$!; \
+	trap 'kill $$server' EXIT; \
 	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(abspath mlflow/mlflow.db)
 
 bench: setup
