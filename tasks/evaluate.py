@@ -18,7 +18,7 @@ from tasks.config import EvaluateConfig, Params
 from tasks.featurize import Featurizer
 from tasks.io import write_json
 from tasks.metrics import classification_metrics, latency_profile
-from tasks.nets import artifact_bytes, load_model, parameter_count
+from tasks.nets import FEATURIZER_FILE, artifact_bytes, load_model, parameter_count
 from tasks.predict import predict_proba
 from tasks.split import Split
 from tasks.train import TrainingRecord, load_split
@@ -202,7 +202,7 @@ def run_evaluate(params: Params) -> dict[str, dict]:
     split = load_split(params, record.window, record.windows)
     target = params.dataset.target.name
     teacher = evaluate_network("teacher", params.train.model_dir, split, target, params.evaluate)
-    _, featurizer = load_model(params.train.model_dir)
+    featurizer = Featurizer.load(params.train.model_dir / FEATURIZER_FILE)  # no second network load
     baseline = evaluate_baseline(params, featurizer, split)
     plots = write_plots(params, split, [teacher, baseline], "evaluate")
 
