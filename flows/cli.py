@@ -250,7 +250,57 @@ def lineage(app: App, day: str, as_json: bool) -> None:
 @click.option("--end", required=True, callback=_date, help="Last day, YYYY-MM-DD.")
 @pass_app
 def replay(app: App, start: str, end: str) -> None:
-    """Replay days of the data as nightly batches through the loop (the simulation clock)."""
+    """Replay days of the data as nightly batches through the loop (the simulation clock),
+    one inference run every `replay.cadence_days` days."""
+    _replay(app, start, end)
+
+
+@cli.command()
+@pass_app
+def summary(app: App) -> None:
+    """Write the summary page (replay.summary_dir/index.html) from the last replay."""
+    from tasks.summary import build_summary, load_replay
+
+    click.echo(build_summary(app.params, load_replay(app.params)))
+
+
+@cli.command()
+@click.option("--start", default="2013-04-01", show_default=True, callback=_date)
+@click.option("--end", default="2013-12-31", show_default=True, callback=_date)
+@pass_app
+def demo(app: App, start: str, end: str) -> None:
+    """After `dvc repro`: restart the loop from the pipeline's champion, replay [start, end],
+    write the summary page and say where everything is (what `make demo` runs)."""
+    import time
+
+    from tasks.replay import start_from_pipeline_model
+    from tasks.summary import build_summary
+
+    version = start_from_pipeline_model(app.params)
+    click.echo(f"the loop starts from {app.params.registry.model_name} v{version}")
+    started = time.perf_counter()
+    result = _replay(app, start, end)
+    replay_s = time.perf_counter() - started
+    started = time.perf_counter()
+    page = build_summary(app.params, result)
+    params = app.params
+    click.echo(
+        f"\nreplay {start} → {end}: {replay_s / 60:.1f} min "
+        f"(oracle training {result['seconds']['oracle_training']:.0f} s); "
+        f"summary {time.perf_counter() - started:.1f} s\n"
+        f"summary page       {page.resolve().as_uri()}\n"
+        f"replay figures     {params.drift.report_dir.parent / 'replay' / 'summary.json'}\n"
+        f"drift reports      {params.drift.report_dir}/\n"
+        f"predictions        {params.score.predictions_dir}/  (quarantine: "
+        f"{params.score.quarantine_dir}/)\n"
+        f"registry status    .venv/bin/loopline status\n"
+        f"lineage of a day   .venv/bin/loopline lineage --date {end}\n"
+        f"MLflow + Prefect   make ui → http://127.0.0.1:5000 and http://127.0.0.1:4200"
+    )
+
+
+def _replay(app: App, start: str, end: str) -> dict:
+    """Run the replay with a progress bar and print its per-month table; returns its summary."""
     app.params  # noqa: B018
     prefect_defaults()
     import datetime as dt
@@ -264,20 +314,28 @@ def replay(app: App, start: str, end: str) -> None:
     from tasks.replay import replay as run_replay
 
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    total = len(days_between(first, last))
     with Progress(transient=False) as progress:
-        task = progress.add_task("replay", total=total)
+        task = progress.add_task("replay", total=len(days_between(first, last)))
 
-        def run_day(day: dt.date) -> dict:
-            return inference_flow(date=day.isoformat(), params_path=str(app.params_path))
+        def run_tick(tick_start: dt.date, tick_end: dt.date) -> dict:
+            return inference_flow(
+                date=tick_end.isoformat(),
+                start=tick_start.isoformat(),
+                params_path=str(app.params_path),
+            )
 
-        def advance(day: dt.date, result: dict) -> None:
+        def advance(tick_start: dt.date, tick_end: dt.date, result: dict) -> None:
             drift = result["drift"].get("drift_share", 0.0)
-            progress.update(task, advance=1, description=f"replay {day} drift {drift:.0%}")
+            progress.update(
+                task,
+                advance=(tick_end - tick_start).days + 1,
+                description=f"replay {tick_end} drift {drift:.0%}",
+            )
 
-        summary = run_replay(app.params, first, last, run_day, advance)
+        summary = run_replay(app.params, first, last, run_tick, advance)
     table = Table(title=f"replay {start} → {end} (static model v{summary['static_version']})")
-    for column in ("month", "rows", "loop AUC", "static AUC", "mean drift share", "retrains"):
+    columns = ("month", "rows", "loop AUC", "static AUC", "oracle AUC", "drift share", "retrains")
+    for column in columns:
         table.add_column(column)
     for m in summary["months"]:
         table.add_row(
@@ -285,10 +343,12 @@ def replay(app: App, start: str, end: str) -> None:
             f"{m['rows']:,}",
             _num(m["loop_auc"], ".4f"),
             _num(m["static_auc"], ".4f"),
+            _num(m["oracle_auc"], ".4f"),
             _num(m["mean_drift_share"], ".2f"),
             str(m["retrains"]),
         )
     Console().print(table)
+    return summary
 
 
 @cli.command()

@@ -80,18 +80,28 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
 
 
 @flow(name="inference", log_prints=False)
-def inference_flow(date: str | None = None, params_path: str = "params.yaml") -> dict:
+def inference_flow(
+    date: str | None = None, params_path: str = "params.yaml", start: str | None = None
+) -> dict:
     """Score the batch of `date` (YYYY-MM-DD; default yesterday, UTC) with the champion,
-    resolved once for the run, then check drift and decide whether to retrain."""
-    from tasks.score import parse_date
+    resolved once for the run, then check drift and decide whether to retrain. With `start`,
+    every day's batch from `start` to `date` is scored first (one tick of a slower cadence, or
+    a backfill) and drift and the decision run once, on the window ending `date`."""
+    from tasks.replay import days_between
+    from tasks.score import combine_days, combine_shadows, parse_date
 
     logger = get_run_logger()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     day = parse_date(date) if date else yesterday
+    days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
     champion = resolve_task(params)
-    summary = score_task(params, day, champion)
-    shadow = shadow_task(params, day, champion) if params.score.shadow else None
+    summary = combine_days([score_task(params, d, champion) for d in days])
+    shadow = (
+        combine_shadows([shadow_task(params, d, champion) for d in days])
+        if params.score.shadow
+        else None
+    )
     drift = drift_task(params, day, champion)
     decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
     retrain = (
@@ -100,7 +110,7 @@ def inference_flow(date: str | None = None, params_path: str = "params.yaml") ->
     _publish(summary, drift, decision, retrain, shadow)
     logger.info(
         "inference %s: %d scored, drift share %.2f, retrain: %s",
-        day,
+        f"{days[0]}..{day}" if start else day,
         summary["scored"],
         drift.get("drift_share", 0.0),
         (decision or {}).get("reasons") or "no",
@@ -117,8 +127,9 @@ def inference_flow(date: str | None = None, params_path: str = "params.yaml") ->
 def _publish(
     summary: dict, drift: dict, decision: dict | None, retrain: dict | None, shadow: dict | None
 ) -> None:
+    days = f"{summary['start']}..{summary['date']}" if "start" in summary else summary["date"]
     lines = [
-        f"**{summary['date']}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
+        f"**{days}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
         f"v{summary['model_version']}, {summary['quarantined']:,} quarantined; predicted "
         f"positive rate {summary['positive_rate_predicted']:.3f}.",
         f"Drift: {drift.get('drift_share', 0):.0%} of features drifted; score drift "

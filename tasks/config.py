@@ -257,6 +257,21 @@ class RetrainConfig(StrictModel):
     state_path: Path
 
 
+class ReplayConfig(StrictModel):
+    """The simulation clock (`loopline replay`, `make demo`) and its comparison models."""
+
+    cadence_days: int = Field(
+        ge=1,
+        description="days per tick: scored one by one, drift and "
+        "the retrain decision once per tick",
+    )
+    oracle: bool = Field(description="also score with a model retrained monthly on every label")
+    oracle_net: Literal["teacher", "student"] = Field(
+        description="which network recipe the oracle trains (hard labels, all data so far)"
+    )
+    summary_dir: Path
+
+
 class ScheduleConfig(StrictModel):
     """`loopline serve`: cron strings (UTC) for the nightly scoring and the fallback retrain."""
 
@@ -305,6 +320,7 @@ class Params(StrictModel):
     score: ScoreConfig
     drift: DriftConfig
     retrain: RetrainConfig
+    replay: ReplayConfig
     schedule: ScheduleConfig
     registry: RegistryConfig
     tracking: TrackingConfig

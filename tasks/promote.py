@@ -193,7 +193,7 @@ def gate_version(
     validation_passed: bool,
 ) -> Decision:
     """Judge `version` against the champion of the moment and act on the verdict, atomically."""
-    cfg, name, client = params.promote, params.registry.model_name, _client(params)
+    cfg, name, client = params.promote, params.registry.model_name, registry_client(params)
     features, target = params.dataset.features.names, params.dataset.target.name
     _require_version(client, name, version)
     with locked(cfg.history_db) as conn:
@@ -233,7 +233,7 @@ def gate_version(
 
 def force_promote(params: Params, version: str, reason: str) -> Decision:
     """A human override: champion moves to `version` whatever the checks say, recorded as such."""
-    name, client = params.registry.model_name, _client(params)
+    name, client = params.registry.model_name, registry_client(params)
     _require_version(client, name, version)
     with locked(params.promote.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)
@@ -244,7 +244,7 @@ def force_promote(params: Params, version: str, reason: str) -> Decision:
 
 def rollback(params: Params, reason: str, to_version: str | None = None) -> Decision:
     """Champion back to `to_version`, or to the version aliased `previous`."""
-    name, client = params.registry.model_name, _client(params)
+    name, client = params.registry.model_name, registry_client(params)
     with locked(params.promote.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)
         target = to_version or alias_version(client, name, PREVIOUS)
@@ -275,7 +275,7 @@ def _install(
     return _record(client, conn, decision)
 
 
-def _client(params: Params) -> Any:
+def registry_client(params: Params) -> Any:
     import mlflow
 
     tracking.configure(params.tracking)
@@ -284,7 +284,7 @@ def _client(params: Params) -> Any:
 
 def status(params: Params, limit: int = 10) -> dict[str, Any]:
     """Champion, challenger and previous with their gate metrics, plus the last decisions."""
-    name, client = params.registry.model_name, _client(params)
+    name, client = params.registry.model_name, registry_client(params)
     history = recent(params.promote.history_db, name, limit=200)
 
     def describe(alias: str) -> dict[str, Any] | None:

@@ -1,15 +1,18 @@
 """The simulation clock: replay days of the real data as nightly batches through the loop.
 
-For each day it writes the incoming batch and the previous day's labels, runs the inference
-flow (which may retrain), and scores the same rows with the first model as a static baseline,
-so the loop's value can be read per month: AUC of the loop vs the static model on the same days.
+Every `replay.cadence_days` it writes each day's incoming batch and the labels that have arrived,
+runs the inference flow over those days (which may retrain), and scores the same rows with the
+model the loop started from (static) and with an oracle retrained monthly on every label, so the
+loop's value can be read per month: loop vs static vs oracle AUC on the same labelled rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +20,7 @@ import pandas as pd
 from tasks.config import Params
 from tasks.io import write_json
 from tasks.metrics import classification_metrics
-from tasks.score import day_paths, resolve_champion, score_frame, write_day_batch
+from tasks.score import Champion, day_paths, resolve_champion, score_frame, write_day_batch
 
 log = logging.getLogger(__name__)
 
@@ -28,52 +31,119 @@ def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def ticks(start: dt.date, end: dt.date, cadence_days: int) -> list[tuple[dt.date, dt.date]]:
+    """[start, end] cut into runs of `cadence_days` days (the last one may be shorter)."""
+    days = days_between(start, end)
+    return [
+        (days[i], days[min(i + cadence_days, len(days)) - 1])
+        for i in range(0, len(days), cadence_days)
+    ]
+
+
 def replay(
     params: Params,
     start: dt.date,
     end: dt.date,
-    run_day: Callable[[dt.date], dict],
-    progress: Any = None,
+    run_tick: Callable[[dt.date, dt.date], dict],
+    progress: Callable[[dt.date, dt.date, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Drive `run_day` (the inference flow) over [start, end]; returns the per-month table."""
+    """Drive `run_tick(first, last)` (the inference flow over those days) across [start, end]
+    every `replay.cadence_days`; score the same rows with the static model and the oracle, and
+    write the per-month table and every tick to `<drift.report_dir>/../replay/summary.json`."""
+    started = time.perf_counter()
     static = resolve_champion(params)  # the model the loop started with, never replaced here
-    ids = params.dataset.id_columns
-    scored, days = [], []
-    for day in days_between(start, end):
-        write_day_batch(params, day)
-        result = run_day(day)
-        paths = day_paths(params, day)
-        served = pd.read_parquet(paths["predictions"], columns=[*ids, "score", "model_version"])
-        rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
-        static_scores, _ = score_frame(static, rows, params.score.chunk_rows)
-        scored.append(
-            served.merge(rows[ids].assign(static_score=static_scores), on=ids).assign(
-                date=day.isoformat()
-            )
-        )
-        decision = result.get("retrain_decision") or {}
-        days.append(
-            {
-                "date": day.isoformat(),
-                "drift_share": result["drift"].get("drift_share"),
-                "retrain": bool(decision.get("retrain")),
-                "reasons": decision.get("reasons", []),
-                "model_version": result["model_version"],
-            }
-        )
+    comparison = _Comparison(params, static)
+    scored, records = [], []
+    for first, last in ticks(start, end, params.replay.cadence_days):
+        tick_days = days_between(first, last)
+        for day in tick_days:
+            write_day_batch(params, day)
+        result = run_tick(first, last)
+        scored.extend(comparison.score(day) for day in tick_days)
+        records.append(tick_record(first, last, result))
         if progress is not None:
-            progress(day, result)
+            progress(first, last, result)
     write_day_batch_labels_for_last(params, end)
-    table = monthly_table(params, pd.concat(scored, ignore_index=True), pd.DataFrame(days))
+    table = monthly_table(params, pd.concat(scored, ignore_index=True), pd.DataFrame(records))
     summary = {
         "start": start.isoformat(),
         "end": end.isoformat(),
+        "cadence_days": params.replay.cadence_days,
         "static_version": static.version,
+        "static_window": static.window,
+        "oracle_net": params.replay.oracle_net if params.replay.oracle else None,
         "months": table,
-        "days": days,
+        "ticks": records,
+        "seconds": {
+            "total": time.perf_counter() - started,
+            "oracle_training": comparison.oracle_seconds,
+        },
     }
-    write_json(params.drift.report_dir.parent / "replay" / "summary.json", summary)
+    write_json(replay_summary_path(params), summary)
     return summary
+
+
+def replay_summary_path(params: Params) -> Path:
+    return params.drift.report_dir.parent / "replay" / "summary.json"
+
+
+class _Comparison:
+    """Scores each replayed day's served rows with the static model and the monthly oracle."""
+
+    def __init__(self, params: Params, static: Champion) -> None:
+        self.params, self.static = params, static
+        self.oracle: Champion | None = None
+        self.oracle_seconds = 0.0
+
+    def _oracle_for(self, day: dt.date) -> Champion | None:
+        if not self.params.replay.oracle:
+            return None
+        if self.oracle is None or self.oracle.version != f"{day:%Y-%m}":
+            from tasks.oracle import train_oracle
+
+            started = time.perf_counter()
+            self.oracle = train_oracle(self.params, day.replace(day=1))
+            self.oracle_seconds += time.perf_counter() - started
+        return self.oracle
+
+    def score(self, day: dt.date) -> pd.DataFrame:
+        ids, chunk = self.params.dataset.id_columns, self.params.score.chunk_rows
+        paths = day_paths(self.params, day)
+        served = pd.read_parquet(paths["predictions"], columns=[*ids, "score", "model_version"])
+        rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
+        compared = rows[ids].assign(static_score=score_frame(self.static, rows, chunk)[0])
+        oracle = self._oracle_for(day)
+        if oracle is not None:
+            compared["oracle_score"] = score_frame(oracle, rows, chunk)[0]
+        return served.merge(compared, on=ids).assign(date=day.isoformat())
+
+
+def tick_record(first: dt.date, last: dt.date, result: dict) -> dict[str, Any]:
+    """What the summary needs of one tick: drift, the decision and what the retrain did."""
+    decision = result.get("retrain_decision") or {}
+    retrain = result.get("retrain") or {}
+    promotion = retrain.get("decision") or {}
+    drift = result["drift"]
+    return {
+        "start": first.isoformat(),
+        "date": last.isoformat(),
+        "rows": result["rows"],
+        "scored": result["scored"],
+        "quarantined": result["quarantined"],
+        "drift_share": drift.get("drift_share"),
+        "prediction_drift": (drift.get("prediction_drift") or {}).get("score"),
+        "live_auc": drift.get("live_auc"),
+        "retrain": bool(decision.get("retrain")),
+        "reasons": decision.get("reasons", []),
+        "model_version": result["model_version"],
+        "promotion": {
+            "version": promotion.get("version"),
+            "decision": promotion.get("decision"),
+            "reasons": promotion.get("reasons", []),
+        }
+        if promotion
+        else None,
+    }
 
 
 def write_day_batch_labels_for_last(params: Params, end: dt.date) -> None:
@@ -89,40 +159,61 @@ def write_day_batch_labels_for_last(params: Params, end: dt.date) -> None:
         )
 
 
-def monthly_table(params: Params, scored: pd.DataFrame, days: pd.DataFrame) -> list[dict]:
-    """Per month: the loop's AUC and the static model's on the same labelled rows."""
+def monthly_table(params: Params, scored: pd.DataFrame, ticks: pd.DataFrame) -> list[dict]:
+    """Per month: AUC of the loop, the static model and the oracle on the same labelled rows,
+    with the month's mean drift share and retrains (ticks count in the month they end)."""
     ids, target = params.dataset.id_columns, params.dataset.target.name
     labels = pd.concat(
         [
-            pd.read_parquet(day_paths(params, dt.date.fromisoformat(d))["labels"])
+            pd.read_parquet(path)
             for d in sorted(scored["date"].unique())
-            if day_paths(params, dt.date.fromisoformat(d))["labels"].exists()
+            if (path := day_paths(params, dt.date.fromisoformat(d))["labels"]).exists()
         ],
         ignore_index=True,
     )
     joined = scored.merge(labels, on=ids, how="inner")
     joined["month"] = joined["date"].str[:7]
-    days["month"] = days["date"].str[:7]
+    ticks["month"] = ticks["date"].str[:7]
+    series = {"loop_auc": "score", "static_auc": "static_score", "oracle_auc": "oracle_score"}
     table = []
     for month, part in joined.groupby("month"):
-        month_days = days[days["month"] == month]
+        month_ticks = ticks[ticks["month"] == month]
         y = part[target].to_numpy()
-        both = y.min() != y.max()
-        table.append(
-            {
-                "month": month,
-                "rows": len(part),
-                "loop_auc": classification_metrics(y, part["score"].to_numpy(), 0.5, 10)["roc_auc"]
-                if both
-                else None,
-                "static_auc": classification_metrics(y, part["static_score"].to_numpy(), 0.5, 10)[
-                    "roc_auc"
-                ]
-                if both
-                else None,
-                "mean_drift_share": float(month_days["drift_share"].mean()),
-                "retrains": int(month_days["retrain"].sum()),
-                "versions": sorted(set(part["model_version"])),
-            }
+        row: dict[str, Any] = {"month": month, "rows": len(part)}
+        for name, column in series.items():
+            row[name] = _auc(y, part[column].to_numpy()) if column in part else None
+        row.update(
+            mean_drift_share=float(month_ticks["drift_share"].mean()) if len(month_ticks) else None,
+            retrains=int(month_ticks["retrain"].sum()),
+            versions=sorted(set(part["model_version"])),
         )
+        table.append(row)
     return table
+
+
+def _auc(y: Any, scores: Any) -> float | None:
+    """ROC AUC, or None where a month holds a single class (undefined)."""
+    if y.min() == y.max():
+        return None
+    return classification_metrics(y, scores, 0.5, 10)["roc_auc"]
+
+
+def start_from_pipeline_model(params: Params) -> str:
+    """Put the loop back where `dvc repro` left it, so a replay (the demo) can run again: the
+    champion the promote stage installed (recorded in `promote.decision_path`) serves again,
+    by a recorded rollback when another version serves, and the retrain cooldown is cleared."""
+    import json
+
+    from tasks.errors import LooplineError
+    from tasks.promote import CHAMPION, alias_version, registry_client, rollback
+
+    path = params.promote.decision_path
+    if not path.exists():
+        raise LooplineError(f"{path}: missing; run `dvc repro` (or `loopline train`) first")
+    version = json.loads(path.read_text(encoding="utf-8")).get("champion_after")
+    if not version:
+        raise LooplineError(f"{path}: the pipeline's decision installed no champion; see it")
+    if alias_version(registry_client(params), params.registry.model_name, CHAMPION) != str(version):
+        rollback(params, "replay restarts from the pipeline's champion", to_version=str(version))
+    params.retrain.state_path.unlink(missing_ok=True)
+    return str(version)

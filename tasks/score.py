@@ -241,3 +241,46 @@ def write_day_batch(params: Params, day: dt.date) -> dict[str, Path]:
             day_paths(params, yesterday)["labels"], labelled[[*params.dataset.id_columns, target]]
         )
     return paths
+
+
+def _row_weighted(records: list[dict[str, Any]], key: str, weight: str) -> float:
+    total = sum(r[weight] for r in records)
+    return sum(r[key] * r[weight] for r in records) / total if total else 0.0
+
+
+def combine_days(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary for a run over several days (the replay's tick, a backfill): counts summed,
+    rates weighted by scored rows, each day kept under `days`. One day comes back unchanged."""
+    if len(summaries) == 1:
+        return summaries[0]
+    oov: dict[str, int] = {}
+    for summary in summaries:
+        for column, count in summary["out_of_vocabulary"].items():
+            oov[column] = oov.get(column, 0) + count
+    return {
+        **summaries[-1],
+        "start": summaries[0]["date"],
+        **{k: sum(s[k] for s in summaries) for k in ("rows", "scored", "quarantined", "seconds")},
+        "positive_rate_predicted": _row_weighted(summaries, "positive_rate_predicted", "scored"),
+        "mean_score": _row_weighted(summaries, "mean_score", "scored"),
+        "out_of_vocabulary": oov,
+        "predictions": [s["predictions"] for s in summaries],
+        "days": summaries,
+    }
+
+
+def combine_shadows(shadows: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The challenger's agreement over several days, weighted by rows (None: no challenger)."""
+    present = [s for s in shadows if s is not None]
+    if len(shadows) == 1 or not present:
+        return present[0] if present else None
+    return {
+        **present[-1],
+        "rows": sum(s["rows"] for s in present),
+        **{
+            k: _row_weighted(present, k, "rows")
+            for k in ("agreement", "score_correlation", "mean_abs_diff")
+        },
+        "shadow": [s["shadow"] for s in present],
+        "days": present,
+    }

