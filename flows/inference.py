@@ -13,15 +13,17 @@ from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.common import IO_RETRIES
 from tasks.config import Params, load_params
+from tasks.promote import CHALLENGER, CHAMPION
 
 RETRAIN_EVENT = "loopline.retrain.requested"
 
 
-@task(name="resolve-champion", cache_policy=NO_CACHE, **IO_RETRIES)
-def resolve_task(params: Params) -> Any:
-    from tasks.score import resolve_champion
+@task(name="resolve-model", cache_policy=NO_CACHE, **IO_RETRIES)
+def resolve_task(params: Params, alias: str = CHAMPION) -> Any:
+    """The version behind `alias`, loaded once for the run (the champion must exist)."""
+    from tasks.score import resolve_alias, resolve_champion
 
-    return resolve_champion(params)
+    return resolve_champion(params) if alias == CHAMPION else resolve_alias(params, alias)
 
 
 @task(name="score-batch", cache_policy=NO_CACHE)
@@ -32,10 +34,10 @@ def score_task(params: Params, day: dt.date, champion: Any) -> dict:
 
 
 @task(name="shadow-score", cache_policy=NO_CACHE)
-def shadow_task(params: Params, day: dt.date, champion: Any) -> dict | None:
+def shadow_task(params: Params, day: dt.date, champion: Any, challenger: Any) -> dict | None:
     from tasks.score import shadow_score
 
-    return shadow_score(params, day, champion)
+    return shadow_score(params, day, champion, challenger)
 
 
 @task(name="check-drift", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -97,11 +99,10 @@ def inference_flow(
     params = load_params(params_path)
     champion = resolve_task(params)
     summary = combine_days([score_task(params, d, champion) for d in days])
-    shadow = (
-        combine_shadows([shadow_task(params, d, champion) for d in days])
-        if params.score.shadow
-        else None
-    )
+    shadow = None
+    if params.score.shadow:
+        challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion
+        shadow = combine_shadows([shadow_task(params, d, champion, challenger) for d in days])
     drift = drift_task(params, day, champion)
     decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
     retrain = (

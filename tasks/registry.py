@@ -44,11 +44,12 @@ def log_and_register(
 
     model, featurizer = load_model(folder)
     example = example[featurizer.columns].reset_index(drop=True)
-    signature = infer_signature(
-        example, pd.DataFrame({"score": predict_proba(model, featurizer, example)})
-    )
-    with warnings.catch_warnings():  # MLflow's JSON round trip of the example turns 5.0 into 5
+    with warnings.catch_warnings():  # MLflow's JSON round trip of the example turns 5.0 into 5,
+        # and its schema hint about integer columns: the featurizer imputes missing values
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(
+            example, pd.DataFrame({"score": predict_proba(model, featurizer, example)})
+        )
         info = _log_model(folder, registered_name, example, signature)
     model_version = str(info.registered_model_version)
     client = mlflow.MlflowClient()

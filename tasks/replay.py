@@ -200,20 +200,23 @@ def _auc(y: Any, scores: Any) -> float | None:
 
 def start_from_pipeline_model(params: Params) -> str:
     """Put the loop back where `dvc repro` left it, so a replay (the demo) can run again: the
-    champion the promote stage installed (recorded in `promote.decision_path`) serves again,
-    by a recorded rollback when another version serves, and the retrain cooldown is cleared."""
-    import json
-
+    newest version trained on the configured `train.window` (what the pipeline trains; the
+    loop's retrains carry later windows) serves again, by a recorded rollback when another
+    version serves, and the retrain cooldown is cleared."""
     from tasks.errors import LooplineError
     from tasks.promote import CHAMPION, alias_version, registry_client, rollback
 
-    path = params.promote.decision_path
-    if not path.exists():
-        raise LooplineError(f"{path}: missing; run `dvc repro` (or `loopline train`) first")
-    version = json.loads(path.read_text(encoding="utf-8")).get("champion_after")
-    if not version:
-        raise LooplineError(f"{path}: the pipeline's decision installed no champion; see it")
-    if alias_version(registry_client(params), params.registry.model_name, CHAMPION) != str(version):
-        rollback(params, "replay restarts from the pipeline's champion", to_version=str(version))
+    name, client = params.registry.model_name, registry_client(params)
+    window = f"{params.train.window.start}..{params.train.window.end}"
+    versions = client.search_model_versions(
+        f"name = '{name}' and tags.`loopline.window` = '{window}'"
+    )
+    if not versions:
+        raise LooplineError(
+            f"{name}: no version trained on train.window {window}; run `dvc repro` first"
+        )
+    version = str(max(int(v.version) for v in versions))
+    if alias_version(client, name, CHAMPION) != version:
+        rollback(params, "replay restarts from the pipeline's model", to_version=version)
     params.retrain.state_path.unlink(missing_ok=True)
-    return str(version)
+    return version

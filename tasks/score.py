@@ -95,13 +95,13 @@ def resolve_alias(params: Params, alias: str) -> Champion | None:
     )
 
 
-def shadow_score(params: Params, day: dt.date, champion: Champion) -> dict[str, Any] | None:
+def shadow_score(
+    params: Params, day: dt.date, champion: Champion, challenger: Champion | None
+) -> dict[str, Any] | None:
     """Score the day's served rows with the challenger too (never served): its own file and
     how far it agrees with the champion. None when there is no challenger."""
     from tasks.metrics import agreement
-    from tasks.promote import CHALLENGER
 
-    challenger = resolve_alias(params, CHALLENGER)
     if challenger is None or challenger.version == champion.version:
         return None
     paths = day_paths(params, day)

