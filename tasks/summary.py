@@ -69,12 +69,13 @@ def auc_plot(months: list[dict]) -> str:
         values = [m.get(key) for m in months]
         if any(v is not None for v in values):
             ax.plot(
-                labels,
+                range(len(labels)),
                 [_nan_if_none(v) for v in values],
                 "o-",
                 label=label,
                 color=colour,
             )
+    ax.set_xticks(range(len(labels)), labels)  # positions: month strings are no categories
     ax.set_ylabel("ROC AUC on the month's flights")
     ax.legend(loc="best", fontsize=8)
     return _svg(fig)
