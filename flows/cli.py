@@ -273,23 +273,21 @@ def demo(app: App, start: str, end: str) -> None:
     write the summary page and say where everything is (what `make demo` runs)."""
     import time
 
-    from tasks.replay import start_from_pipeline_model
+    from tasks.replay import replay_summary_path, start_from_pipeline_model
     from tasks.summary import build_summary
 
-    version = start_from_pipeline_model(app.params)
-    click.echo(f"the loop starts from {app.params.registry.model_name} v{version}")
-    started = time.perf_counter()
-    result = _replay(app, start, end)
-    replay_s = time.perf_counter() - started
-    started = time.perf_counter()
-    page = build_summary(app.params, result)
     params = app.params
+    version = start_from_pipeline_model(params)
+    click.echo(f"the loop starts from {params.registry.model_name} v{version}")
+    result = _replay(app, start, end)
+    started = time.perf_counter()
+    page = build_summary(params, result)
     click.echo(
-        f"\nreplay {start} → {end}: {replay_s / 60:.1f} min "
+        f"\nreplay {start} → {end}: {result['seconds']['total'] / 60:.1f} min "
         f"(oracle training {result['seconds']['oracle_training']:.0f} s); "
         f"summary {time.perf_counter() - started:.1f} s\n"
         f"summary page       {page.resolve().as_uri()}\n"
-        f"replay figures     {params.drift.report_dir.parent / 'replay' / 'summary.json'}\n"
+        f"replay figures     {replay_summary_path(params)}\n"
         f"drift reports      {params.drift.report_dir}/\n"
         f"predictions        {params.score.predictions_dir}/  (quarantine: "
         f"{params.score.quarantine_dir}/)\n"

@@ -74,6 +74,11 @@ class DateWindow(StrictModel):
             raise ValueError(f"start {self.start} is after end {self.end}")
         return self
 
+    @property
+    def tag(self) -> str:
+        """`start..end`: the registry's `loopline.window` tag, which the replay searches by."""
+        return f"{self.start}..{self.end}"
+
 
 class FeatureSet(StrictModel):
     """Feature names by type; their row rules live in `validate.rules`."""

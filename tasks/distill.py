@@ -64,7 +64,7 @@ def run_distill(params: Params) -> dict[str, dict]:
         "loopline.teacher_version": str(teacher_version),
         "loopline.teacher_run_id": record.teacher_run_id or "",
         "loopline.parent_run_id": record.parent_run_id or "",
-        "loopline.window": f"{record.window.start}..{record.window.end}",
+        "loopline.window": record.window.tag,
     }
 
     with tracking.child_run(

@@ -223,7 +223,7 @@ def run_evaluate(params: Params) -> dict[str, dict]:
                 "loopline.variant": "teacher",
                 "loopline.run_id": record.teacher_run_id,
                 "loopline.parent_run_id": record.parent_run_id or "",
-                "loopline.window": f"{record.window.start}..{record.window.end}",
+                "loopline.window": record.window.tag,
             },
         )
     with tracking.child_run(

@@ -20,7 +20,8 @@ from tasks.io import read_partitions
 from tasks.nets import NetConfig, TabularNet
 from tasks.score import Champion
 from tasks.split import TrainingDataError
-from tasks.training_loop import TrainingData, fit, seed_everything
+from tasks.train import encode
+from tasks.training_loop import fit, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,12 @@ def train_oracle(params: Params, month_start: dt.date) -> Champion:
     )
     target = params.dataset.target.name
     val_start = window.end - dt.timedelta(days=params.train.validation_days - 1)
-    dates = pd.to_datetime(frame[EVENT_DATE]).dt.date if len(frame) else pd.Series([], dtype=object)
+    dates = pd.to_datetime(frame[EVENT_DATE]).dt.date
     train, validation = frame[dates < val_start], frame[dates >= val_start]
     if train.empty or validation.empty or train[target].nunique() < 2:
         raise TrainingDataError(
             f"oracle for {month_start}: {len(train)} train / {len(validation)} validation rows "
-            f"in {window.start}..{window.end}; it needs both classes before the month"
+            f"in {window.tag}; it needs both classes before the month"
         )
     features = params.dataset.features
     featurizer = Featurizer.fit(
@@ -60,10 +61,8 @@ def train_oracle(params: Params, month_start: dt.date) -> Champion:
     with tempfile.TemporaryDirectory(prefix="loopline-oracle-") as scratch:
         result = fit(
             net,
-            TrainingData.from_encoded(featurizer.transform(train), train[target].to_numpy()),
-            TrainingData.from_encoded(
-                featurizer.transform(validation), validation[target].to_numpy()
-            ),
+            encode(featurizer, train, target),
+            encode(featurizer, validation, target),
             recipe.schedule,
             seed=params.train.seed,
             checkpoint_dir=scratch,  # a yardstick, not worth resuming: no checkpoint survives
@@ -87,5 +86,5 @@ def train_oracle(params: Params, month_start: dt.date) -> Champion:
         featurizer=featurizer,
         threshold=0.5,
         run_id="",
-        window=f"{window.start}..{window.end}",
+        window=window.tag,
     )

@@ -207,7 +207,7 @@ def start_from_pipeline_model(params: Params) -> str:
     from tasks.promote import CHAMPION, alias_version, registry_client, rollback
 
     name, client = params.registry.model_name, registry_client(params)
-    window = f"{params.train.window.start}..{params.train.window.end}"
+    window = params.train.window.tag
     versions = client.search_model_versions(
         f"name = '{name}' and tags.`loopline.window` = '{window}'"
     )

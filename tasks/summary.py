@@ -150,127 +150,33 @@ def _mean(months: list[dict], key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def build_summary(params: Params, replay: dict, out_dir: Path | None = None) -> Path:
+def build_summary(params: Params, replay: dict) -> Path:
     """Write `<replay.summary_dir>/index.html` from the replay summary and the run's reports."""
-
     months, ticks = replay["months"], replay["ticks"]
-    metrics_dir = params.evaluate.metrics_dir
-    models = {
-        n: json.loads(p.read_text()) for n in MODELS if (p := metrics_dir / f"{n}.json").exists()
-    }
-    validation_path = params.validate_.report_dir / "features.json"
-    validation = json.loads(validation_path.read_text()) if validation_path.exists() else {}
-    nightly_rows = sum(t["rows"] for t in ticks)
-    nightly_quarantined = sum(t["quarantined"] for t in ticks)
-
-    month_rows = [
-        [
-            m["month"],
-            m["rows"],
-            m["loop_auc"],
-            m["static_auc"],
-            m.get("oracle_auc"),
-            m["mean_drift_share"],
-            m["retrains"],
-            m["versions"],
-        ]
-        for m in months
-    ]
-    month_rows.append(
-        [
-            "mean",
-            sum(m["rows"] for m in months),
-            _mean(months, "loop_auc"),
-            _mean(months, "static_auc"),
-            _mean(months, "oracle_auc"),
-            None,
-            sum(m["retrains"] for m in months),
-            None,
-        ]
-    )
-    timeline_rows = []
-    for entry in champion_timeline(ticks):
-        timeline_rows.append([entry["from"], f"v{entry['version']} serves", "", "", ""])
-        for e in entry["events"]:
-            timeline_rows.append(
-                [e["date"], f"v{e['candidate']}", e["decision"], e["trigger"], e["why"]]
-            )
-    model_rows = [
-        [
-            name,
-            m.get("roc_auc"),
-            m.get("rows_per_s"),
-            m.get("model_rows_per_s"),
-            m.get("parameters"),
-            m.get("artifact_bytes"),
-        ]
-        for name, m in models.items()
-    ]
-    teacher_record = params.train.model_dir / "training.json"
-    trained_on = (
-        json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
-    )
     seconds = replay.get("seconds", {})
+    replay_min, oracle_s = seconds.get("total", 0) / 60, seconds.get("oracle_training", 0)
+    teacher_record = params.train.model_dir / "training.json"
+    window = json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
+    trained_on = f"{window['start']}..{window['end']}" if window else "n/a"
     body = f"""
 <h1>loopline — the closed loop on {html.escape(params.dataset.name)}</h1>
 <p>Replay {replay["start"]} → {replay["end"]}, one tick every {replay["cadence_days"]} day(s):
 each day's flights are scored by the champion; drift and the retrain decision run once per
 tick. Static model: v{replay["static_version"]} (trained on {replay.get("static_window")}). Oracle:
-{
-        html.escape(str(replay.get("oracle_net")))
-    } network retrained at each month start on every label so far.
-Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
-{seconds.get("total", 0) / 60:.1f} min (oracle training {
-        seconds.get("oracle_training", 0):.0f} s).</p>
+{html.escape(str(replay.get("oracle_net")))} network retrained at each month start on every label
+so far. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
+{replay_min:.1f} min (oracle training {oracle_s:.0f} s).</p>
 <h2>Does the loop pay? Monthly ROC AUC</h2>
 {auc_plot(months)}
-{
-        _table(
-            [
-                "month",
-                "labelled rows",
-                "loop AUC",
-                "static AUC",
-                "oracle AUC",
-                "mean drift share",
-                "retrains",
-                "versions serving",
-            ],
-            month_rows,
-        )
-    }
+{_months_table(months)}
 <h2>Drift over time, with retrains</h2>
 {drift_plot(ticks, params.retrain.max_drift_share)}
 <h2>Champion timeline</h2>
-{_table(["date", "version", "gate decision", "why it retrained", "gate reasons"], timeline_rows)}
-<h2>Models of the latest training
-({html.escape(f"{trained_on['start']}..{trained_on['end']}" if trained_on else "n/a")})</h2>
-{
-        _table(
-            ["model", "test ROC AUC", "rows/s end to end", "rows/s network", "parameters", "bytes"],
-            model_rows,
-        )
-    }
+{_timeline_table(ticks)}
+<h2>Models of the latest training ({html.escape(trained_on)})</h2>
+{_models_table(params.evaluate.metrics_dir)}
 <h2>Quarantine</h2>
-{
-        _table(
-            ["where", "rows checked", "rows quarantined", "share"],
-            [
-                [
-                    "training table (validate stage)",
-                    validation.get("rows"),
-                    validation.get("quarantined_rows"),
-                    _share(validation.get("quarantined_rows"), validation.get("rows")),
-                ],
-                [
-                    "nightly batches (replay)",
-                    nightly_rows,
-                    nightly_quarantined,
-                    _share(nightly_quarantined, nightly_rows),
-                ],
-            ],
-        )
-    }
+{_quarantine_table(params.validate_.report_dir / "features.json", ticks)}
 <p>More: <code>make ui</code> → MLflow http://127.0.0.1:5000 (runs, lineage, registry) and
 Prefect http://127.0.0.1:4200 (flow runs, artifacts); drift reports under
 <code>{html.escape(str(params.drift.report_dir))}/</code>.</p>
@@ -283,9 +189,90 @@ th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 svg {{ max-width: 100%; height: auto; }}
 </style></head><body>{body}</body></html>"""
-    target = (out_dir or params.replay.summary_dir) / "index.html"
+    target = params.replay.summary_dir / "index.html"
     write_text(target, page)
     return target
+
+
+def _months_table(months: list[dict]) -> str:
+    header = [
+        "month",
+        "labelled rows",
+        "loop AUC",
+        "static AUC",
+        "oracle AUC",
+        "mean drift share",
+        "retrains",
+        "versions serving",
+    ]
+    rows = [
+        [
+            m["month"],
+            m["rows"],
+            m["loop_auc"],
+            m["static_auc"],
+            m.get("oracle_auc"),
+            m["mean_drift_share"],
+            m["retrains"],
+            m["versions"],
+        ]
+        for m in months
+    ]
+    rows.append(
+        [
+            "mean",
+            sum(m["rows"] for m in months),
+            _mean(months, "loop_auc"),
+            _mean(months, "static_auc"),
+            _mean(months, "oracle_auc"),
+            None,
+            sum(m["retrains"] for m in months),
+            None,
+        ]
+    )
+    return _table(header, rows)
+
+
+def _timeline_table(ticks: list[dict]) -> str:
+    rows: list[list[Any]] = []
+    for entry in champion_timeline(ticks):
+        rows.append([entry["from"], f"v{entry['version']} serves", "", "", ""])
+        rows.extend(
+            [e["date"], f"v{e['candidate']}", e["decision"], e["trigger"], e["why"]]
+            for e in entry["events"]
+        )
+    return _table(["date", "version", "gate decision", "why it retrained", "gate reasons"], rows)
+
+
+def _models_table(metrics_dir: Path) -> str:
+    keys = ("roc_auc", "rows_per_s", "model_rows_per_s", "parameters", "artifact_bytes")
+    rows = [
+        [name, *(metrics.get(k) for k in keys)]
+        for name in MODELS
+        if (path := metrics_dir / f"{name}.json").exists()
+        for metrics in [json.loads(path.read_text())]
+    ]
+    header = ["model", "test ROC AUC", "rows/s end to end", "rows/s network", "parameters", "bytes"]
+    return _table(header, rows)
+
+
+def _quarantine_table(validation_report: Path, ticks: list[dict]) -> str:
+    validation = json.loads(validation_report.read_text()) if validation_report.exists() else {}
+    checked, quarantined = validation.get("rows"), validation.get("quarantined_rows")
+    nightly_rows = sum(t["rows"] for t in ticks)
+    nightly_quarantined = sum(t["quarantined"] for t in ticks)
+    return _table(
+        ["where", "rows checked", "rows quarantined", "share"],
+        [
+            ["training table (validate stage)", checked, quarantined, _share(quarantined, checked)],
+            [
+                "nightly batches (replay)",
+                nightly_rows,
+                nightly_quarantined,
+                _share(nightly_quarantined, nightly_rows),
+            ],
+        ],
+    )
 
 
 def _share(part: int | None, whole: int | None) -> float | None:

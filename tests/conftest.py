@@ -43,8 +43,8 @@ def raw_year() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def raw_slice(raw_year) -> pd.DataFrame:
     """The first days of 2013."""
-    raw = raw_year
-    return raw[(raw["month"] == 1) & (raw["day"] <= SLICE_DAYS)].reset_index(drop=True)
+    january = (raw_year["month"] == 1) & (raw_year["day"] <= SLICE_DAYS)
+    return raw_year[january].reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")
