@@ -26,11 +26,20 @@ def resolve_task(params: Params, alias: str = CHAMPION) -> Any:
     return resolve_champion(params) if alias == CHAMPION else resolve_alias(params, alias)
 
 
+@task(name="validate-batches", cache_policy=NO_CACHE)
+def validate_task(params: Params, days: list[dt.date]) -> dict[dt.date, Any]:
+    """Every day's batch against the nightly contract, in as few GX passes as the files allow."""
+    from tasks.nightly_validation import validate_batches
+    from tasks.score import day_paths
+
+    return validate_batches(params, {d: day_paths(params, d)["incoming"] for d in days})
+
+
 @task(name="score-batch", cache_policy=NO_CACHE)
-def score_task(params: Params, day: dt.date, champion: Any) -> dict:
+def score_task(params: Params, day: dt.date, champion: Any, outcome: Any) -> dict:
     from tasks.score import score_day
 
-    return score_day(params, day, champion)
+    return score_day(params, day, champion, outcome)
 
 
 @task(name="shadow-score", cache_policy=NO_CACHE)
@@ -98,7 +107,8 @@ def inference_flow(
     days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
     champion = resolve_task(params)
-    summary = combine_days([score_task(params, d, champion) for d in days])
+    outcomes = validate_task(params, days)
+    summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
     shadow = None
     if params.score.shadow:
         challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion

@@ -179,6 +179,22 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def tree_digest(path: str | Path) -> str | None:
+    """Content hash of a file, or of every file under a folder with its relative name (None:
+    nothing there). Hidden temp files of an interrupted write are left out."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [f for f in files if not f.name.startswith(".")]
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode())
+        with file.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
 def read_partitions(folder: str | Path, column: str, start: str, end: str) -> pd.DataFrame:
     """Rows of a hive-partitioned dataset whose partition value lies in [start, end]."""
     import pyarrow.dataset as ds

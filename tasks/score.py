@@ -14,16 +14,19 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tasks import tracking
-from tasks.config import DateWindow, Params
+from tasks.config import Params
 from tasks.errors import LooplineError, ValidationGateError
 from tasks.featurize import Featurizer
-from tasks.io import read_table, write_parquet
+from tasks.io import write_parquet
+
+if TYPE_CHECKING:
+    from tasks.validate import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -159,24 +162,20 @@ def score_frame(
     return scores, oov
 
 
-def score_day(params: Params, day: dt.date, champion: Champion | None = None) -> dict[str, Any]:
-    """Validate, quarantine and score one day's batch; returns a summary of what happened."""
-    from tasks.contract import build_contract
-    from tasks.validate import check_table
+def score_day(
+    params: Params,
+    day: dt.date,
+    champion: Champion | None = None,
+    outcome: Outcome | None = None,
+) -> dict[str, Any]:
+    """Quarantine and score one day's batch; returns a summary of what happened. `outcome` is
+    the day's verdict when `validate_batches` already checked it with other days."""
+    from tasks.nightly_validation import validate_batches
 
     started = time.perf_counter()
     paths = day_paths(params, day)
-    frame = read_table(paths["incoming"])
-    # The nightly contract: features only, and every row must belong to this very day.
-    dataset = params.dataset.model_copy(update={"window": DateWindow(start=day, end=day)})
-    contract = build_contract(
-        dataset,
-        params.validate_.rules,
-        min_rows=params.score.min_rows,
-        with_target=False,
-        name=day.isoformat(),
-    )
-    outcome = check_table(frame, contract, str(paths["incoming"]), params.score.max_bad_fraction)
+    if outcome is None:
+        outcome = validate_batches(params, {day: paths["incoming"]})[day]
     write_parquet(paths["quarantine"], outcome.quarantined)
     if not outcome.success:
         raise ValidationGateError(str(paths["incoming"]), outcome.failures)

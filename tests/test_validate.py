@@ -6,7 +6,9 @@ quarantine with a reason (and the rest goes on).
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,37 @@ def test_clean_slice_passes_and_writes_everything(project, feature_slice):
     html = (params.validate_.report_dir / "features.html").read_text()
     assert "PASS" in html and "wind_speed outside [0, 150]" in html
     assert _quarantine().empty
+
+
+def test_an_unchanged_table_is_not_checked_again(project, feature_slice):
+    """A retrain reuses the last passing verdict only while the table, the contract and the
+    validated output are exactly as they were; any change means a full check."""
+    import yaml
+
+    params = load_params("params.yaml")
+    first = _stage(feature_slice)
+    again = run_validate(params.dataset, params.validate_, params.ingest.features_dir)
+    assert again["checked_at"] == first["checked_at"] and again["inputs_digest"]
+
+    partition = next(params.validate_.validated_dir.rglob("*.parquet"))
+    partition.unlink()  # the validated table lost a file: checked and written again
+    run_validate(params.dataset, params.validate_, params.ingest.features_dir)
+    assert partition.is_file()
+
+    params_file = Path("params.yaml")
+    base = yaml.safe_load(params_file.read_text())
+    tightened = copy.deepcopy(base)
+    tightened["validate"]["rules"]["distance"] = {"min": 1, "max": 500, "nullable": False}
+    params_file.write_text(yaml.safe_dump(tightened))
+    strict = load_params("params.yaml")
+    with pytest.raises(ValidationGateError, match=r"distance outside \[1, 500\]"):
+        run_validate(strict.dataset, strict.validate_, strict.ingest.features_dir)
+    params_file.write_text(yaml.safe_dump(base))
+
+    changed = feature_slice.copy()
+    changed.loc[:1, "carrier"] = None
+    report = _stage(changed)  # new bytes in the feature table
+    assert report["quarantined_rows"] == 2
 
 
 def _set(column: str, rows: int, value):
