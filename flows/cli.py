@@ -172,6 +172,8 @@ def _print_status(report: dict) -> None:
             _num(m.get("calibration"), ".4f"),
         )
     console.print(models)
+    for line in _cost_lines(report):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     history = Table(title="latest decisions")
     for column in ("at", "version", "decision", "vs", "by", "reasons"):
         history.add_column(column, overflow="fold")
@@ -185,6 +187,41 @@ def _print_status(report: dict) -> None:
             "\n".join(d["reasons"]),
         )
     console.print(history)
+
+
+def _cost_lines(report: dict) -> list[str]:
+    """Champion's and challenger's training cost, cost per 1M predictions, latency and lifetime
+    at the production volume; "—" where a version predates the figure."""
+    cfg = report["cost"]
+    cur, volume = cfg["currency"], cfg["production"]
+    lines = [
+        f"costs in {cur} (prices from params.yaml: {cfg['cpu_hour']} per CPU-hour, "
+        f"{cfg['gpu_hour']} per GPU-hour; seconds measured on the machine that ran the work)"
+    ]
+    for alias in ("champion", "challenger"):
+        entry = report[alias]
+        if entry is None:
+            continue
+        c = entry["cost"]
+        life = c["lifetime"]
+        lifetime = (
+            f"{life['total']:.4g} {cur}, inference {life['inference_share']:.0%} of it"
+            if life
+            else "—"
+        )
+        lines.append(
+            f"  {alias} v{entry['version']}: training {_money(c['training_cost'], cur)} "
+            f"({_num(c['training_cpu_s'], ',.0f') or '—'} CPU-s); "
+            f"{_money(c['cost_per_million'], cur)} per 1M predictions; "
+            f"latency p95 {_num(c['latency_ms_p95'], '.2f') or '—'} ms per batch; "
+            f"lifetime ({volume['rows_per_night']:,} rows a night for "
+            f"{volume['nights_per_model_life']} nights): {lifetime}"
+        )
+    return lines
+
+
+def _money(value: float | None, currency: str) -> str:
+    return "—" if value is None else f"{value:.4g} {currency}"
 
 
 def _num(value: object, spec: str) -> str:

@@ -12,7 +12,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.common import IO_RETRIES
+from tasks.accounting import log_scoring_cost, scoring_cost
 from tasks.config import Params, load_params
+from tasks.cost import measure
 from tasks.promote import CHALLENGER, CHAMPION
 
 RETRAIN_EVENT = "loopline.retrain.requested"
@@ -87,7 +89,12 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
         )
         return {"mode": "event", "emitted": RETRAIN_EVENT}
     result = training_flow(params_path=params_path, until=dt.date.fromisoformat(decision["until"]))
-    return {"mode": "inline", "result": result["result"], "decision": result["decision"]}
+    return {
+        "mode": "inline",
+        "result": result["result"],
+        "decision": result["decision"],
+        "cost": result["cost"],
+    }
 
 
 @flow(name="inference", log_prints=False)
@@ -107,27 +114,33 @@ def inference_flow(
     days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
     champion = resolve_task(params)
-    outcomes = validate_task(params, days)
-    summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
+    with measure() as meter:  # the nightly work proper: validating and scoring every day
+        outcomes = validate_task(params, days)
+        summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
+    cost = scoring_cost(meter.usage, summary["scored"], params.cost)
     shadow = None
     if params.score.shadow:
         challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion
         shadow = combine_shadows([shadow_task(params, d, champion, challenger) for d in days])
     drift = drift_task(params, day, champion)
+    log_scoring_cost(params, day.isoformat(), cost)
     decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
     retrain = (
         request_retrain(params, params_path, decision) if decision and decision["retrain"] else None
     )
-    _publish(summary, drift, decision, retrain, shadow)
+    _publish(summary, cost, drift, decision, retrain, shadow)
     logger.info(
-        "inference %s: %d scored, drift share %.2f, retrain: %s",
+        "inference %s: %d scored (%.4g %s per 1M), drift share %.2f, retrain: %s",
         f"{days[0]}..{day}" if start else day,
         summary["scored"],
+        cost["cost_per_million"],
+        cost["currency"],
         drift.get("drift_share", 0.0),
         (decision or {}).get("reasons") or "no",
     )
     return {
         **summary,
+        "cost": cost,
         "shadow": shadow,
         "drift": drift,
         "retrain_decision": decision,
@@ -136,13 +149,21 @@ def inference_flow(
 
 
 def _publish(
-    summary: dict, drift: dict, decision: dict | None, retrain: dict | None, shadow: dict | None
+    summary: dict,
+    cost: dict,
+    drift: dict,
+    decision: dict | None,
+    retrain: dict | None,
+    shadow: dict | None,
 ) -> None:
     days = f"{summary['start']}..{summary['date']}" if "start" in summary else summary["date"]
     lines = [
         f"**{days}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
         f"v{summary['model_version']}, {summary['quarantined']:,} quarantined; predicted "
         f"positive rate {summary['positive_rate_predicted']:.3f}.",
+        f"Cost of validating and scoring: {cost['cost']:.4g} {cost['currency']} "
+        f"({cost['cpu_s']:.1f} CPU-s over {cost['wall_s']:.1f} s wall), "
+        f"{cost['cost_per_million']:.4g} {cost['currency']} per 1M predictions.",
         f"Drift: {drift.get('drift_share', 0):.0%} of features drifted; score drift "
         f"{(drift.get('prediction_drift') or {}).get('score', float('nan')):.3f}; live AUC "
         f"{drift.get('live_auc')}; report `{drift.get('report')}`.",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.common import IO_RETRIES
 from tasks import stages
+from tasks.accounting import training_cost
 from tasks.config import Params, load_params
+from tasks.distill import CANDIDATE_FILE
 from tasks.evaluate import HEADLINE_METRICS
 
 
@@ -87,17 +90,21 @@ def training_flow(params_path: str = "params.yaml", until: dt.date | None = None
     evaluation = evaluate_task(params)
     students = distill_task(params)
     decision = promote_task(params)
+    cost = training_cost(params, decision["version"])  # as the promote stage charged it
 
     results = {**evaluation, **students}
-    candidate = params.distill.candidate
-    _publish(params, results, parent_run_id, validation)
+    registered = json.loads((params.evaluate.metrics_dir / CANDIDATE_FILE).read_text())
+    candidate = registered["variant"]  # as promote.select chose it
+    _publish(params, results, parent_run_id, validation, cost, registered["selection"])
     logger.info(
-        "training: candidate %s AUC %.4f (teacher %.4f, baseline %.4f) on %s",
+        "training: candidate %s AUC %.4f (teacher %.4f, baseline %.4f) on %s; cost %.4g %s",
         candidate,
         results[candidate]["roc_auc"],
         results["teacher"]["roc_auc"],
         results["baseline"]["roc_auc"],
         training["windows"]["test"],
+        cost["total"],
+        cost["currency"],
     )
     return {
         "result": "promoted" if decision["decision"] == "promoted" else "not promoted",
@@ -106,13 +113,21 @@ def training_flow(params_path: str = "params.yaml", until: dt.date | None = None
         "window": training["window"],
         "metrics": results,
         "candidate": candidate,
+        "cost": cost,
     }
 
 
 def _publish(
-    params: Params, results: dict[str, dict], parent_run_id: str, validation: dict
+    params: Params,
+    results: dict[str, dict],
+    parent_run_id: str,
+    validation: dict,
+    cost: dict,
+    selection: str,
 ) -> None:
-    """The metrics table and the MLflow link as Prefect artifacts (shown in the flow run)."""
+    """The metrics table, the MLflow link and the training cost as Prefect artifacts (shown in
+    the flow run)."""
+    stages = ", ".join(f"{name} {s['cpu_s']:.1f}" for name, s in cost["stages"].items())
     table = [
         {"model": name, **{k: _fmt(m.get(k)) for k in HEADLINE_METRICS}}
         for name, m in results.items()
@@ -128,7 +143,11 @@ def _publish(
             f"`{params.tracking.experiment}`)\n\n"
             f"Validation: {validation['clean_rows']:,} clean rows, "
             f"{validation['quarantined_rows']:,} quarantined.\n\n"
-            f"Candidate: `{params.distill.candidate}` registered in `{params.registry.model_name}`."
+            f"Registered in `{params.registry.model_name}`: {selection}."
+            f"\n\nTraining cost: **{cost['total']:.4g} {cost['currency']}** for "
+            f"{cost['cpu_s']:.1f} CPU-s ({stages}) over {cost['wall_s']:.1f} s wall, "
+            f"{cost['gpu_s']:.1f} GPU-s, on {cost['machine'].get('cpus_usable')} CPUs "
+            f"(`{cost['machine'].get('platform')}`)."
         ),
     )
 

@@ -190,6 +190,7 @@ class EvaluateConfig(StrictModel):
     calibration_bins: int = Field(ge=2)
     latency_batch_size: int = Field(ge=1)
     latency_repeats: int = Field(ge=1)
+    cost_passes: int = Field(ge=1, description="timed scoring passes of the test; cheapest wins")
     metrics_dir: Path
     plots_dir: Path
 
@@ -211,6 +212,17 @@ class BaselineConfig(StrictModel):
     n_iter_no_change: int = Field(ge=1)
 
 
+VARIANTS = ("teacher", "student", "student_int8", "student_pruned", "student_pruned_int8")
+Variant = Literal["teacher", "student", "student_int8", "student_pruned", "student_pruned_int8"]
+
+
+class PruneConfig(StrictModel):
+    """Magnitude pruning of the student's hidden units, then a short fine-tune."""
+
+    sparsity: float = Field(gt=0.0, lt=1.0, description="share of each hidden layer's units cut")
+    finetune_epochs: int = Field(ge=0)
+
+
 class DistillConfig(StrictModel):
     """The student: a small net trained on the teacher's soft targets plus the hard labels."""
 
@@ -218,9 +230,12 @@ class DistillConfig(StrictModel):
     alpha: Fraction = Field(description="weight of the soft-target loss; 1 - alpha on labels")
     net: NetShape
     schedule: Schedule
-    candidate: Literal["student", "student_int8", "teacher"]
+    prune: PruneConfig
+    candidate: Variant
     model_dir: Path
     int8_dir: Path
+    pruned_dir: Path
+    pruned_int8_dir: Path
     checkpoint_dir: Path
 
 
@@ -284,8 +299,20 @@ class ScheduleConfig(StrictModel):
     training_cron: str
 
 
+class SelectConfig(StrictModel):
+    """Which variant of a training run is registered as the candidate."""
+
+    policy: Literal["fixed", "cheapest_within"] = Field(
+        description="fixed: distill.candidate; cheapest_within: the lowest cost per 1M "
+        "predictions among variants within auc_tolerance of the best test AUC"
+    )
+    auc_tolerance: float = Field(ge=0.0, le=1.0)
+
+
 class PromoteConfig(StrictModel):
     """The gate a candidate must pass to become champion (see README "Promotion")."""
+
+    select: SelectConfig
 
     min_auc: Fraction
     max_auc_drop: float = Field(ge=0)
@@ -296,6 +323,24 @@ class PromoteConfig(StrictModel):
     allow_teacher: bool
     history_db: Path
     decision_path: Path
+
+
+class ProductionVolume(StrictModel):
+    """The volume a model's lifetime cost is projected at."""
+
+    rows_per_night: int = Field(gt=0)
+    nights_per_model_life: int = Field(gt=0)
+
+
+class CostConfig(StrictModel):
+    """Prices that turn measured seconds into money. The seconds are always measured on the
+    run that reports them; only the prices are assumptions, and they are yours to set."""
+
+    currency: str = Field(min_length=1)
+    cpu_hour: float = Field(ge=0, description="price of one CPU core busy for an hour")
+    gpu_hour: float = Field(ge=0, description="price of one GPU busy for an hour")
+    production: ProductionVolume
+    ledger_path: Path
 
 
 class RegistryConfig(StrictModel):
@@ -326,6 +371,7 @@ class Params(StrictModel):
     drift: DriftConfig
     retrain: RetrainConfig
     replay: ReplayConfig
+    cost: CostConfig
     schedule: ScheduleConfig
     registry: RegistryConfig
     tracking: TrackingConfig

@@ -1,23 +1,29 @@
 """Stage `distill`: a small student learns the teacher's soft targets plus the hard labels.
 
-The student reuses the teacher's featurizer (same inputs, same vocabularies), is evaluated on the
-same test days as the teacher, and gets an int8 variant (dynamic quantization). The variant named
-by `distill.candidate` (the teacher only where `promote.allow_teacher`) is registered as the
-candidate version of `registry.model_name`, with tags
-that link it to the teacher version, the runs and the data.
+The student reuses the teacher's featurizer (same inputs, same vocabularies) and comes in four
+variants: fp32, int8 (dynamic quantization), pruned (hidden units cut by weight magnitude, then
+fine-tuned) and pruned int8. Each is evaluated on the same test days as the teacher, with its
+cost per 1M predictions measured. `promote.select` picks the one registered as the candidate
+version of `registry.model_name` (the teacher only where `promote.allow_teacher`), with tags
+that link it to the teacher version, the runs and the data; `frontier.json` keeps the AUC-cost
+trade-off the choice was made on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from pathlib import Path
 
 from tasks import tracking
+from tasks.compression import prune_student
 from tasks.config import Params
 from tasks.drift import log_reference
 from tasks.evaluate import (
     HEADLINE_METRICS,
     Evaluation,
+    cost_per_million,
     evaluate_network,
     write_metrics,
     write_plots,
@@ -26,12 +32,33 @@ from tasks.io import write_json
 from tasks.metrics import agreement
 from tasks.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.predict import predict_logits, predict_proba
+from tasks.selection import Selection, frontier_rows, select_variant
 from tasks.train import TrainingRecord, encode, load_split
 from tasks.training_loop import distillation_loss, fit, run_key, seed_everything
 
 log = logging.getLogger(__name__)
 
 CANDIDATE_FILE = "candidate.json"
+FRONTIER_FILE = "frontier.json"
+# Each student variant's metrics in the student's MLflow run, by prefix.
+METRIC_PREFIXES = {
+    "student": "test_",
+    "student_int8": "test_int8_",
+    "student_pruned": "test_pruned_",
+    "student_pruned_int8": "test_pruned_int8_",
+}
+
+
+def variant_folders(params: Params) -> dict[str, Path]:
+    """Where each variant is saved, i.e. what registering it ships."""
+    cfg = params.distill
+    return {
+        "teacher": params.train.model_dir,
+        "student": cfg.model_dir,
+        "student_int8": cfg.int8_dir,
+        "student_pruned": cfg.pruned_dir,
+        "student_pruned_int8": cfg.pruned_int8_dir,
+    }
 
 
 def run_distill(params: Params) -> dict[str, dict]:
@@ -78,6 +105,8 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "alpha": cfg.alpha,
                 "hidden": str(cfg.net.hidden),
                 "schedule": cfg.schedule.model_dump_json(),
+                "prune_sparsity": cfg.prune.sparsity,
+                "prune_finetune_epochs": cfg.prune.finetune_epochs,
             }
         )
         result = fit(
@@ -94,18 +123,23 @@ def run_distill(params: Params) -> dict[str, dict]:
                 {"train_loss": r["train_loss"], "val_log_loss": r["val_log_loss"]}, step=r["epoch"]
             ),
         )
-        save_model(result.model, featurizer, cfg.model_dir)
-        save_model(quantize_int8(result.model), featurizer, cfg.int8_dir)
+        pruned = prune_student(
+            result.model, train_data, val_data, cfg, seed=params.train.seed, key=key
+        )
+        folders = variant_folders(params)
+        for name, model in (("student", result.model), ("student_pruned", pruned)):
+            save_model(model, featurizer, folders[name])
+            save_model(quantize_int8(model), featurizer, folders[f"{name}_int8"])
 
         teacher_eval = evaluate_network(
-            "teacher", params.train.model_dir, split, target, params.evaluate
+            "teacher", folders["teacher"], split, target, params.evaluate
         )
         evaluations = {
-            "student": evaluate_network("student", cfg.model_dir, split, target, params.evaluate),
-            "student_int8": evaluate_network(
-                "student_int8", cfg.int8_dir, split, target, params.evaluate
-            ),
+            name: evaluate_network(name, folders[name], split, target, params.evaluate)
+            for name in METRIC_PREFIXES
         }
+        for ev in [teacher_eval, *evaluations.values()]:
+            ev.metrics["cost_per_million"] = cost_per_million(ev.metrics, params.cost)
         for ev in evaluations.values():
             ev.metrics.update(_versus_teacher(ev, teacher_eval))
         student_eval = evaluations["student"]
@@ -116,18 +150,35 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "best_epoch": result.best_epoch,
             }
         )
-        tracking.log_metrics(student_eval.metrics, prefix="test_")
-        tracking.log_metrics(evaluations["student_int8"].metrics, prefix="test_int8_")
-        for png in write_plots(params, split, [teacher_eval, *evaluations.values()], "distill"):
-            mlflow.log_artifact(str(png), artifact_path="plots")
-        mlflow.log_text(_model_card(params, record, teacher_eval, evaluations), "model_card.md")
+        for name, ev in evaluations.items():
+            tracking.log_metrics(ev.metrics, prefix=METRIC_PREFIXES[name])
 
-        candidate = {**evaluations, "teacher": teacher_eval}[cfg.candidate]
-        folder = {
-            "student": cfg.model_dir,
-            "student_int8": cfg.int8_dir,
-            "teacher": params.train.model_dir,
-        }[cfg.candidate]
+        students = {name: ev.metrics for name, ev in evaluations.items()}
+        networks = {"teacher": teacher_eval.metrics, **students}
+        select = params.promote.select
+        selection = select_variant(
+            networks,
+            select.policy,
+            select.auc_tolerance,
+            fixed=cfg.candidate,
+            allow_teacher=params.promote.allow_teacher,
+            currency=params.cost.currency,
+        )
+        frontier = frontier_rows(
+            {"teacher": teacher_eval.metrics, "baseline": _baseline_metrics(params), **students},
+            selection.variant,
+        )
+        pngs = write_plots(params, split, [teacher_eval, *evaluations.values()], "distill")
+        pngs.append(_frontier_png(params, frontier))
+        for png in pngs:
+            mlflow.log_artifact(str(png), artifact_path="plots")
+        mlflow.log_text(
+            _model_card(params, record, teacher_eval, evaluations, selection), "model_card.md"
+        )
+        mlflow.log_dict(dataclasses.asdict(selection), "selection.json")
+
+        candidate = networks[selection.variant]
+        folder = folders[selection.variant]
         version = log_and_register(
             folder,
             params.registry.model_name,
@@ -135,10 +186,13 @@ def run_distill(params: Params) -> dict[str, dict]:
             {
                 **tags,
                 **link,
-                "loopline.variant": cfg.candidate,
+                "loopline.variant": selection.variant,
+                "loopline.selection": selection.reason,
                 "loopline.run_id": student_run.info.run_id,
-                "loopline.test_roc_auc": f"{candidate.metrics['roc_auc']:.6f}",
-                "loopline.threshold": f"{candidate.metrics['threshold']:.6f}",
+                "loopline.test_roc_auc": f"{candidate['roc_auc']:.6f}",
+                "loopline.threshold": f"{candidate['threshold']:.6f}",
+                "loopline.cost_per_million": f"{candidate['cost_per_million']:.6g}",
+                "loopline.latency_ms_p95": f"{candidate['latency_ms_p95']:.6g}",
             },
         )
         served, _ = load_model(folder)
@@ -146,29 +200,33 @@ def run_distill(params: Params) -> dict[str, dict]:
 
     for ev in evaluations.values():
         write_metrics(params.evaluate, ev)
+    write_json(params.evaluate.metrics_dir / FRONTIER_FILE, frontier)
     # What the promotion gate judges: the registered version and its own test metrics.
     write_json(
         params.evaluate.metrics_dir / CANDIDATE_FILE,
         {
-            **candidate.metrics,
-            "variant": cfg.candidate,
+            **candidate,
+            "variant": selection.variant,
+            "selection": selection.reason,
             "registry_version": int(version),
             "model_name": params.registry.model_name,
         },
     )
     log.info(
         "distill: student AUC %.4f (teacher %.4f), %.1fx teacher rows/s, %d vs %d params; "
-        "int8 AUC %.4f; registered %s v%s",
+        "int8 AUC %.4f, pruned AUC %.4f; registered %s v%s: %s",
         student_eval.metrics["roc_auc"],
         teacher_eval.metrics["roc_auc"],
         student_eval.metrics["speedup_vs_teacher"],
         student_eval.metrics["parameters"],
         teacher_eval.metrics["parameters"],
         evaluations["student_int8"].metrics["roc_auc"],
+        evaluations["student_pruned"].metrics["roc_auc"],
         params.registry.model_name,
         version,
+        selection.reason,
     )
-    return {name: ev.metrics for name, ev in evaluations.items()}
+    return students
 
 
 def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
@@ -183,16 +241,38 @@ def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
     }
 
 
+def _stage_metrics(params: Params, name: str) -> dict:
+    """What the evaluate stage wrote for `name` (teacher or baseline)."""
+    path = params.evaluate.metrics_dir / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _teacher_version(params: Params) -> int:
-    path = params.evaluate.metrics_dir / "teacher.json"
-    return int(json.loads(path.read_text(encoding="utf-8"))["registry_version"])
+    return int(_stage_metrics(params, "teacher")["registry_version"])
+
+
+def _baseline_metrics(params: Params) -> dict:
+    """The baseline as the evaluate stage measured it, priced at today's `cost`."""
+    baseline = _stage_metrics(params, "baseline")
+    return {**baseline, "cost_per_million": cost_per_million(baseline, params.cost)}
+
+
+def _frontier_png(params: Params, rows: list[dict]) -> Path:
+    from tasks.plots import frontier_plot
+
+    target = params.evaluate.plots_dir / "distill" / "frontier.png"
+    return frontier_plot(rows, target, params.cost.currency)
 
 
 def _model_card(
-    params: Params, record: TrainingRecord, teacher: Evaluation, evaluations: dict[str, Evaluation]
+    params: Params,
+    record: TrainingRecord,
+    teacher: Evaluation,
+    evaluations: dict[str, Evaluation],
+    selection: Selection,
 ) -> str:
     rows = [teacher, *evaluations.values()]
-    keys = HEADLINE_METRICS
+    keys = (*HEADLINE_METRICS, "cost_per_million")
     table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for ev in rows:
         cells = [
@@ -224,7 +304,11 @@ def _model_card(
                 "",
                 "Latency is per batch of "
                 f"{params.evaluate.latency_batch_size} raw rows, featurization included, on "
-                f"{params.train.threads} CPU threads.",
+                f"{params.train.threads} CPU threads. Cost per 1M predictions: the CPU seconds "
+                f"of one scoring pass of the test days at {params.cost.cpu_hour} "
+                f"{params.cost.currency} per CPU-hour.",
+                "",
+                f"Registered: {selection.reason}.",
             ]
         )
         + "\n"

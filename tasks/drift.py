@@ -184,20 +184,28 @@ def _champion_auc(champion: Any) -> float | None:
     return float(value) if value else None
 
 
-def _log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None:
-    """One run per date in the monitoring experiment (a rerun of the date reuses its run)."""
+def monitoring_run_id(params: Params, date: str) -> str | None:
+    """The monitoring run of `date` (None before its first), with the monitoring experiment
+    made the active one."""
     import mlflow
 
     tracking.configure(params.tracking)
     experiment = tracking.use_experiment(params.tracking, params.drift.experiment)
-    date = summary["date"]
     existing = mlflow.search_runs(
         [experiment.experiment_id],
         f"tags.`loopline.date` = '{date}'",
         max_results=1,
         output_format="list",
     )
-    run_id = existing[0].info.run_id if existing else None
+    return existing[0].info.run_id if existing else None
+
+
+def _log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None:
+    """One run per date in the monitoring experiment (a rerun of the date reuses its run)."""
+    import mlflow
+
+    date = summary["date"]
+    run_id = monitoring_run_id(params, date)
     step = int(dt.date.fromisoformat(date).strftime("%Y%m%d"))
     with mlflow.start_run(
         run_id=run_id,

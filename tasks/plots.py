@@ -120,3 +120,44 @@ def evaluation_plots(curves: Curves, out_dir: Path, calibration_bins: int) -> di
     ax.legend(loc="best", fontsize="small")
     paths["score_hist"] = _save(fig, out_dir / "score_hist.png")
     return paths
+
+
+def draw_frontier(ax: Any, rows: list[dict], currency: str) -> None:
+    """Test AUC against cost per 1M predictions: a labelled point per variant (the selected one
+    in red), the frontier dashed and ringed, a log cost axis when the costs span more than 20x."""
+    for row in rows:
+        selected = row.get("selected")
+        point = (row["cost_per_million"], row["roc_auc"])
+        ax.scatter(*point, s=60 if selected else 30, color="C3" if selected else "C0", zorder=3)
+        label = row["variant"] + (" (selected)" if selected else "")
+        ax.annotate(label, point, textcoords="offset points", xytext=(5, 4), fontsize=8)
+    front = sorted((r for r in rows if r.get("on_frontier")), key=lambda r: r["cost_per_million"])
+    ax.plot(
+        [r["cost_per_million"] for r in front],
+        [r["roc_auc"] for r in front],
+        "--o",
+        color="grey",
+        markersize=11,
+        markerfacecolor="none",
+        label="frontier: nothing both cheaper and better",
+    )
+    costs = [r["cost_per_million"] for r in rows if r["cost_per_million"] > 0]
+    if costs and max(costs) / min(costs) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{currency} per 1M predictions (measured, featurization included)")
+    ax.set_ylabel("test ROC AUC")
+    ax.margins(x=0.2, y=0.1)  # room for the labels right of the points
+    ax.legend(loc="best", fontsize=8)
+
+
+def frontier_plot(rows: list[dict], target: Path, currency: str) -> Path:
+    """The frontier of `selection.frontier_rows` as a PNG: the trade-off a variant is chosen on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    draw_frontier(ax, rows, currency)
+    ax.set_title("Compression frontier (test days)")
+    return _save(fig, Path(target))

@@ -283,7 +283,10 @@ def registry_client(params: Params) -> Any:
 
 
 def status(params: Params, limit: int = 10) -> dict[str, Any]:
-    """Champion, challenger and previous with their gate metrics, plus the last decisions."""
+    """Champion, challenger and previous with their gate metrics and costs, plus the last
+    decisions."""
+    from tasks.accounting import version_costs
+
     name, client = params.registry.model_name, registry_client(params)
     history = recent(params.promote.history_db, name, limit=200)
 
@@ -299,10 +302,18 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
             "variant": tags.get("loopline.variant"),
             "decision": tags.get("loopline.decision"),
             "metrics": metrics,
+            "cost": version_costs(tags, metrics.get("latency_p95"), params.cost),
         }
 
+    cfg = params.cost
     return {
         "model_name": name,
+        "cost": {
+            "currency": cfg.currency,
+            "cpu_hour": cfg.cpu_hour,
+            "gpu_hour": cfg.gpu_hour,
+            "production": cfg.production.model_dump(),
+        },
         CHAMPION: describe(CHAMPION),
         CHALLENGER: describe(CHALLENGER),
         PREVIOUS: describe(PREVIOUS),
@@ -321,7 +332,9 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
 
 
 def run_promote(params: Params) -> Decision:
-    """The stage: gate the candidate the last distillation registered."""
+    """The stage: record what the candidate the last distillation registered cost to train,
+    then gate it."""
+    from tasks.accounting import charge_version
     from tasks.distill import CANDIDATE_FILE
     from tasks.train import TrainingRecord, load_split
 
@@ -331,9 +344,11 @@ def run_promote(params: Params) -> Decision:
     validation = json.loads((params.validate_.report_dir / "features.json").read_text())
     record = TrainingRecord.load(params.train.model_dir)
     holdout = load_split(params, record.window, record.windows).test
+    version = str(candidate["registry_version"])
+    charge_version(params, version, record.parent_run_id)  # whatever the verdict: it was paid
     decision = gate_version(
         params,
-        str(candidate["registry_version"]),
+        version,
         holdout,
         candidate,
         teacher_auc=None if candidate["variant"] == "teacher" else teacher["roc_auc"],

@@ -65,12 +65,15 @@ def replay(
             progress(first, last, result)
     write_day_batch_labels_for_last(params, end)
     table = monthly_table(params, pd.concat(scored, ignore_index=True), pd.DataFrame(records))
+    final = resolve_champion(params)
     summary = {
         "start": start.isoformat(),
         "end": end.isoformat(),
         "cadence_days": params.replay.cadence_days,
         "static_version": static.version,
         "static_window": static.window,
+        "static_training_cost": version_costs(params, static.version)["training_cost"],
+        "final_champion": {"version": final.version, **version_costs(params, final.version)},
         "oracle_net": params.replay.oracle_net if params.replay.oracle else None,
         "months": table,
         "ticks": records,
@@ -81,6 +84,15 @@ def replay(
     }
     write_json(replay_summary_path(params), summary)
     return summary
+
+
+def version_costs(params: Params, version: str) -> dict[str, Any]:
+    """What a version cost to train and costs per 1M predictions, as recorded on it."""
+    from tasks import accounting
+    from tasks.promote import registry_client
+
+    tags = registry_client(params).get_model_version(params.registry.model_name, version).tags
+    return accounting.version_costs(tags, None, params.cost)
 
 
 def replay_summary_path(params: Params) -> Path:
@@ -133,6 +145,8 @@ def tick_record(first: dt.date, last: dt.date, result: dict) -> dict[str, Any]:
         "drift_share": drift.get("drift_share"),
         "prediction_drift": (drift.get("prediction_drift") or {}).get("score"),
         "live_auc": drift.get("live_auc"),
+        "scoring_cost": result.get("cost"),
+        "training_cost": (retrain.get("cost") or {}).get("total"),
         "retrain": bool(decision.get("retrain")),
         "reasons": decision.get("reasons", []),
         "model_version": result["model_version"],

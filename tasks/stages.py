@@ -1,50 +1,64 @@
 """Every stage by name, taking the whole typed config: what `loopline stage NAME` (and so
-dvc.yaml) and the Prefect tasks call. Imports are lazy so the CLI stays instant."""
+dvc.yaml) and the Prefect tasks call. Imports are lazy so the CLI stays instant.
+
+Each stage's work is measured into the cost ledger (`tasks.accounting`) here, the one path both
+runners share; the imports stay outside the measurement, as the flow pays them only once.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tasks.accounting import metered
 from tasks.config import Params
 
 
 def ingest(params: Params) -> dict:
     from tasks.ingest import run_ingest
 
-    return run_ingest(params.dataset, params.ingest)
+    with metered(params, "ingest"):
+        return run_ingest(params.dataset, params.ingest)
 
 
 def validate(params: Params, input_path: Path | None = None) -> dict:
     from tasks.validate import run_validate
 
-    return run_validate(params.dataset, params.validate_, params.ingest.features_dir, input_path)
+    # A file checked by hand (--input) is not part of a training: it stays out of the ledger.
+    features_dir = params.ingest.features_dir
+    with metered(params, "validate") if input_path is None else contextlib.nullcontext():
+        return run_validate(params.dataset, params.validate_, features_dir, input_path)
 
 
 def train(params: Params, until: dt.date | None = None, parent_run_id: str | None = None) -> dict:
     from tasks.train import run_train
 
-    return run_train(params, until=until, parent_run_id=parent_run_id)
+    with metered(params, "train"):
+        return run_train(params, until=until, parent_run_id=parent_run_id)
 
 
 def evaluate(params: Params) -> dict:
     from tasks.evaluate import run_evaluate
 
-    return run_evaluate(params)
+    with metered(params, "evaluate"):
+        return run_evaluate(params)
 
 
 def distill(params: Params) -> dict:
     from tasks.distill import run_distill
 
-    return run_distill(params)
+    with metered(params, "distill"):
+        return run_distill(params)
 
 
 def promote(params: Params) -> Any:
     from tasks.promote import run_promote
 
-    return run_promote(params)
+    with metered(params, "promote"):
+        return run_promote(params)
 
 
 STAGES: dict[str, Callable[[Params], Any]] = {

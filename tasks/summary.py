@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,15 @@ from typing import Any
 from tasks.config import Params
 from tasks.errors import LooplineError
 from tasks.io import write_text
+from tasks.page import figure, nan_if_none, svg, table
+from tasks.summary_costs import frontier_section, lifetime_section
 
 SERIES = (  # (key in the monthly table, label, colour): one colour per series in every figure
     ("loop_auc", "loop (retrains when it decides to)", "#1f77b4"),
     ("static_auc", "static (the model the replay started from)", "#7f7f7f"),
     ("oracle_auc", "oracle (retrained monthly on every label)", "#2ca02c"),
 )
-MODELS = ("teacher", "student", "student_int8", "baseline")
+MODELS = ("teacher", "student", "student_int8", "student_pruned", "student_pruned_int8", "baseline")
 
 
 def load_replay(params: Params) -> dict:
@@ -36,41 +37,15 @@ def load_replay(params: Params) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # inline: drop the XML prolog and doctype
-
-
-def _figure() -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9.0, 3.6))
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _nan_if_none(value: float | None) -> float:
-    """Matplotlib leaves a gap at NaN: a missing figure shows as missing, never as zero."""
-    return float("nan") if value is None else value
-
-
 def auc_plot(months: list[dict]) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     labels = [m["month"] for m in months]
     for key, label, colour in SERIES:
         values = [m.get(key) for m in months]
         if any(v is not None for v in values):
             ax.plot(
                 range(len(labels)),
-                [_nan_if_none(v) for v in values],
+                [nan_if_none(v) for v in values],
                 "o-",
                 label=label,
                 color=colour,
@@ -78,15 +53,15 @@ def auc_plot(months: list[dict]) -> str:
     ax.set_xticks(range(len(labels)), labels)  # positions: month strings are no categories
     ax.set_ylabel("ROC AUC on the month's flights")
     ax.legend(loc="best", fontsize=8)
-    return _svg(fig)
+    return svg(fig)
 
 
 def drift_plot(ticks: list[dict], threshold: float) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     dates = [dt.date.fromisoformat(t["date"]) for t in ticks]
     ax.plot(
         dates,
-        [_nan_if_none(t["drift_share"]) for t in ticks],
+        [nan_if_none(t["drift_share"]) for t in ticks],
         "o-",
         color="#d62728",
         label="share of features drifted (Evidently, trailing window)",
@@ -102,7 +77,7 @@ def drift_plot(ticks: list[dict], threshold: float) -> str:
     ax.set_ylabel("drift share")
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
-    return _svg(fig)
+    return svg(fig)
 
 
 def champion_timeline(ticks: list[dict]) -> list[dict]:
@@ -123,26 +98,6 @@ def champion_timeline(ticks: list[dict]) -> list[dict]:
                 }
             )
     return rows
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
 
 
 def _mean(months: list[dict], key: str) -> float | None:
@@ -175,6 +130,10 @@ so far. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
 {_timeline_table(ticks)}
 <h2>Models of the latest training ({html.escape(trained_on)})</h2>
 {_models_table(params.evaluate.metrics_dir)}
+<h2>What the loop costs: training vs inference</h2>
+{lifetime_section(params, replay)}
+<h2>Compression frontier of the latest training</h2>
+{frontier_section(params)}
 <h2>Quarantine</h2>
 {_quarantine_table(params.validate_.report_dir / "features.json", ticks)}
 <p>More: <code>make ui</code> → MLflow http://127.0.0.1:5000 (runs, lineage, registry) and
@@ -230,7 +189,7 @@ def _months_table(months: list[dict]) -> str:
             None,
         ]
     )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _timeline_table(ticks: list[dict]) -> str:
@@ -241,7 +200,7 @@ def _timeline_table(ticks: list[dict]) -> str:
             [e["date"], f"v{e['candidate']}", e["decision"], e["trigger"], e["why"]]
             for e in entry["events"]
         )
-    return _table(["date", "version", "gate decision", "why it retrained", "gate reasons"], rows)
+    return table(["date", "version", "gate decision", "why it retrained", "gate reasons"], rows)
 
 
 def _models_table(metrics_dir: Path) -> str:
@@ -253,7 +212,7 @@ def _models_table(metrics_dir: Path) -> str:
         for metrics in [json.loads(path.read_text())]
     ]
     header = ["model", "test ROC AUC", "rows/s end to end", "rows/s network", "parameters", "bytes"]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _quarantine_table(validation_report: Path, ticks: list[dict]) -> str:
@@ -261,7 +220,7 @@ def _quarantine_table(validation_report: Path, ticks: list[dict]) -> str:
     checked, quarantined = validation.get("rows"), validation.get("quarantined_rows")
     nightly_rows = sum(t["rows"] for t in ticks)
     nightly_quarantined = sum(t["quarantined"] for t in ticks)
-    return _table(
+    return table(
         ["where", "rows checked", "rows quarantined", "share"],
         [
             ["training table (validate stage)", checked, quarantined, _share(quarantined, checked)],

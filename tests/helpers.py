@@ -38,8 +38,9 @@ FAST_TRAINING = {
             "learning_rate": 0.01,
             "weight_decay": 0.0,
         },
+        "prune": {"sparsity": 0.5, "finetune_epochs": 1},
     },
-    "evaluate": {"latency_batch_size": 256, "latency_repeats": 3},
+    "evaluate": {"latency_batch_size": 256, "latency_repeats": 3, "cost_passes": 2},
     "baseline": {"max_iter": 30},
     # A month of winter data supports less than a year does: lower floors (AUC ≈ .61 here),
     # and room for a busy CI machine.

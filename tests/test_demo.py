@@ -74,6 +74,12 @@ def test_demo_replays_weekly_and_writes_the_summary(demo_project, prefect_harnes
     served = {t["model_version"] for t in ticks}
     assert str(replay["static_version"]) in served
 
+    # What it cost, measured: every tick's scoring, every retrain, the starting model's training.
+    assert all(t["scoring_cost"]["cost"] > 0 and t["scoring_cost"]["rows"] > 0 for t in ticks)
+    assert all(t["training_cost"] > 0 for t in retrains)
+    assert replay["static_training_cost"] > 0
+    assert replay["final_champion"]["cost_per_million"] > 0
+
     page = (demo_project / "reports/summary/index.html").read_text()
     for label in (
         "loop (retrains",
@@ -81,7 +87,12 @@ def test_demo_replays_weekly_and_writes_the_summary(demo_project, prefect_harnes
         "oracle (retrained monthly",
     ):
         assert label in page
-    assert page.count("<svg") == 2
+    # Four figures: monthly AUC, drift, cumulative cost, and the compression frontier.
+    assert page.count("<svg") == 4
+    assert "inference share of lifetime cost" in page
+    frontier = json.loads((demo_project / "reports/metrics/frontier.json").read_text())
+    for row in frontier:  # every variant of the latest training is on the page
+        assert f"<td>{row['variant']}</td>" in page
     assert "http" not in page.split("<svg")[0].split("make ui")[0]  # nothing fetched to show it
     assert f"v{retrains[0]['promotion']['version']}" in page
 

@@ -17,7 +17,10 @@ PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "tasks", "flows"]
 
 
 def _dvc(root: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    # The stages use the repo's own MLflow store: not one an earlier test in this process
+    # pointed MLFLOW_TRACKING_URI at (mlflow.set_tracking_uri exports it).
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
     proc = subprocess.run(
         [str(VENV_BIN / "dvc"), *args],
         cwd=root,
@@ -49,7 +52,8 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
     for stage in ("ingest", "validate", "train", "evaluate", "distill"):
         assert f"Running stage '{stage}'" in first
     assert (dvc_repo / "data" / "validated").is_dir()
-    assert (dvc_repo / "models" / "student_int8" / "weights.safetensors").is_file()
+    for variant in ("student_int8", "student_pruned", "student_pruned_int8"):
+        assert (dvc_repo / "models" / variant / "weights.safetensors").is_file()
     assert (dvc_repo / "reports" / "validation" / "features.html").is_file()
     assert (dvc_repo / "dvc.lock").is_file()
 
@@ -69,5 +73,11 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
     metrics = json.loads(_dvc(dvc_repo, "metrics", "show", "--json"))
     files = next(iter(metrics.values()))["data"]
     assert files["reports/validation/features.json"]["data"]["max_bad_fraction"] == 0.05
-    for model in ("teacher", "baseline", "student", "student_int8"):
+    for model in ("teacher", "baseline", "student", "student_int8", "student_pruned"):
         assert 0.0 < files[f"reports/metrics/{model}.json"]["data"]["roc_auc"] <= 1.0
+    # the registered variant is the one promote.select chose, and the frontier marks it
+    candidate = files["reports/metrics/candidate.json"]["data"]
+    frontier = json.loads((dvc_repo / "reports" / "metrics" / "frontier.json").read_text())
+    assert [r["variant"] for r in frontier if r["selected"]] == [candidate["variant"]]
+    plots = json.loads(_dvc(dvc_repo, "plots", "show", "--json"))["data"]
+    assert "reports/metrics/frontier.json" in plots

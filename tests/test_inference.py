@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import mlflow
 import pandas as pd
 import pytest
 from helpers import run_cli
 
 from tasks.config import load_params
+from tasks.drift import monitoring_run_id
 from tasks.errors import DataSourceError, ValidationGateError
 from tasks.promote import run_promote
 from tasks.score import NoChampionError, day_paths, score_day, write_day_batch
@@ -54,6 +56,13 @@ def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, pref
     assert len(second) == len(first)  # replaced, not appended
     pd.testing.assert_frame_equal(second.drop(columns="scored_at"), first.drop(columns="scored_at"))
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
+
+    cost = summary["cost"]
+    assert cost["rows"] == summary["scored"] and cost["cpu_s"] > 0 and cost["gpu_s"] == 0
+    assert cost["cost_per_million"] > 0 and cost["cpu_s_per_million"] > 0
+    monitoring = mlflow.MlflowClient().get_run(monitoring_run_id(serving, DAY.isoformat()))
+    assert monitoring.data.metrics["cost_per_million"] > 0
+    assert monitoring.data.metrics["scoring_rows"] == summary["scored"]
 
 
 def test_lineage_json_links_prediction_to_run_and_data(serving):

@@ -74,6 +74,11 @@ def test_inline_retrain_fires_then_respects_cooldown(trained_copy, prefect_harne
     assert first["retrain_decision"]["retrain"] is True
     assert first["retrain"]["mode"] == "inline"
     assert first["retrain"]["decision"]["model_name"] == params.registry.model_name
+    # The retrain's cost: every stage it ran, not the ingest the first version was charged.
+    training = first["retrain"]["cost"]
+    assert set(training["stages"]) == {"validate", "train", "evaluate", "distill"}
+    assert training["total"] > 0 and training["cpu_s"] > 0 and training["wall_s"] > 0
+    assert first["cost"]["rows"] == first["scored"] and first["cost"]["cost_per_million"] > 0
     trained_until = load_params("params.yaml")  # the retrain trained on the window to D-1
     assert (trained_until.train.model_dir / "training.json").read_text().count("2013-01-28") >= 1
 

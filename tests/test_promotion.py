@@ -17,7 +17,7 @@ import yaml
 from helpers import run_cli
 
 from tasks import stages
-from tasks.config import PromoteConfig, load_params
+from tasks.config import PromoteConfig, SelectConfig, load_params
 from tasks.promote import (
     PromotionError,
     alias_version,
@@ -30,6 +30,7 @@ from tasks.promote import (
 from tasks.promotion_history import recent
 
 CFG = PromoteConfig(
+    select=SelectConfig(policy="fixed", auc_tolerance=0.005),
     min_auc=0.65,
     max_auc_drop=0.005,
     min_teacher_auc_share=0.98,

@@ -102,3 +102,20 @@ def test_champion_timeline_groups_serving_versions_and_keeps_gate_reasons():
     ]
     assert [e["decision"] for e in timeline[0]["events"]] == ["rejected", "promoted"]
     assert timeline[0]["events"][0]["why"] == "calibration: ECE 0.2"
+
+
+def test_cumulative_costs_count_every_retrain_and_every_night():
+    from tasks.summary_costs import cumulative_costs
+
+    replay = {
+        "static_training_cost": 0.5,
+        "ticks": [
+            {"date": "2013-04-07", "scoring_cost": {"cost": 0.01}, "training_cost": None},
+            {"date": "2013-04-14", "scoring_cost": {"cost": 0.02}, "training_cost": 0.25},
+            {"date": "2013-04-21", "scoring_cost": None, "training_cost": 0.125},  # rejected
+        ],
+    }
+    points = cumulative_costs(replay)
+    assert [p["date"] for p in points] == ["2013-04-07", "2013-04-14", "2013-04-21"]
+    assert [p["training"] for p in points] == pytest.approx([0.5, 0.75, 0.875])
+    assert [p["inference"] for p in points] == pytest.approx([0.01, 0.03, 0.03])

@@ -6,6 +6,8 @@ that the registered model, loaded through MLflow, scores raw features as the sav
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ import yaml
 
 from tasks import stages
 from tasks.config import load_params
+from tasks.distill import variant_folders
 from tasks.errors import LooplineError
 from tasks.nets import load_model
 from tasks.predict import predict_proba
@@ -47,9 +50,13 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
         assert "loopline.git_commit" in tags
     assert 0.5 < teacher.data.metrics["test_roc_auc"] <= 1.0
     assert "test_roc_auc" in runs["baseline"].data.metrics
-    assert {"test_roc_auc", "test_int8_roc_auc", "test_teacher_agreement"} <= set(
-        student.data.metrics
-    )
+    assert {
+        "test_roc_auc",
+        "test_int8_roc_auc",
+        "test_pruned_roc_auc",
+        "test_pruned_int8_cost_per_million",
+        "test_teacher_agreement",
+    } <= set(student.data.metrics)
     history = client.get_metric_history(teacher.info.run_id, "val_log_loss")
     assert [m.step for m in history] == list(range(1, len(history) + 1))
     contexts = {i.tags[0].value for i in teacher.inputs.dataset_inputs}
@@ -59,7 +66,10 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
 
     (version,) = client.search_model_versions(f"name='{params.registry.model_name}'")
     tags = version.tags
-    assert tags["loopline.variant"] == params.distill.candidate
+    # the variant promote.select chose, as recorded for the gate
+    candidate = json.loads((params.evaluate.metrics_dir / "candidate.json").read_text())
+    assert tags["loopline.variant"] == candidate["variant"]
+    assert tags["loopline.selection"] == candidate["selection"]
     assert tags["loopline.run_id"] == student.info.run_id
     assert tags["loopline.teacher_version"] == "1"
     assert tags["loopline.teacher_run_id"] == teacher.info.run_id
@@ -72,12 +82,7 @@ def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
     raw = feature_slice.tail(64)[params.dataset.features.names].reset_index(drop=True)
     served = mlflow.pyfunc.load_model(f"models:/{params.registry.model_name}/{version.version}")
     scores = served.predict(raw)["score"].to_numpy()
-    folder = (
-        params.distill.model_dir
-        if params.distill.candidate == "student"
-        else params.distill.int8_dir
-    )
-    local = predict_proba(*load_model(folder), raw)
+    local = predict_proba(*load_model(variant_folders(params)[candidate["variant"]]), raw)
     np.testing.assert_allclose(scores, local, atol=1e-6)
     assert ((scores > 0) & (scores < 1)).all()
 
