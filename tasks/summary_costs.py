@@ -145,7 +145,10 @@ def frontier_section(params: Params) -> str:
         "on the frontier",
         "selected",
     ]
-    return frontier_plot(rows, currency) + table(header, body)
+    candidate = params.evaluate.metrics_dir / "candidate.json"
+    selection = json.loads(candidate.read_text()).get("selection") if candidate.exists() else None
+    chosen = f"<p>Registered: {html.escape(selection)}.</p>" if selection else ""
+    return frontier_plot(rows, currency) + table(header, body) + chosen
 
 
 def _money(value: float | None, currency: str) -> str:

@@ -93,6 +93,8 @@ def test_demo_replays_weekly_and_writes_the_summary(demo_project, prefect_harnes
     frontier = json.loads((demo_project / "reports/metrics/frontier.json").read_text())
     for row in frontier:  # every variant of the latest training is on the page
         assert f"<td>{row['variant']}</td>" in page
+    selected = json.loads((demo_project / "reports/metrics/candidate.json").read_text())
+    assert f"Registered: {selected['selection']}" in page  # which variant, and why
     assert "http" not in page.split("<svg")[0].split("make ui")[0]  # nothing fetched to show it
     assert f"v{retrains[0]['promotion']['version']}" in page
 
