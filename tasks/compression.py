@@ -8,7 +8,9 @@ distillation loss for a few epochs to win back what the cut cost.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
 from pathlib import Path
 
 import torch
@@ -16,7 +18,9 @@ from torch import nn
 
 from tasks.config import DistillConfig
 from tasks.nets import TabularNet
-from tasks.training_loop import TrainingData, distillation_loss, fit, run_key
+from tasks.training_loop import TrainingData, distillation_loss, evaluate_loss, fit, run_key
+
+log = logging.getLogger(__name__)
 
 
 def _linears(model: TabularNet) -> list[nn.Linear]:
@@ -67,12 +71,15 @@ def prune_student(
     key: str,
 ) -> TabularNet:
     """Cut `distill.prune.sparsity` of each hidden layer, then fine-tune for
-    `distill.prune.finetune_epochs` on the student's own loss (none when 0)."""
+    `distill.prune.finetune_epochs` on the student's own loss (none when 0). A fine-tune that
+    never beats the cut net's validation loss is undone: the cut net is returned as it was."""
     pruned = prune_units(student, units_to_keep(student, cfg.prune.sparsity))
     if cfg.prune.finetune_epochs == 0:
         return pruned
+    cut_state = copy.deepcopy(pruned.state_dict())
+    cut_loss = evaluate_loss(pruned, validation, cfg.schedule.batch_size)
     schedule = cfg.schedule.model_copy(update={"max_epochs": cfg.prune.finetune_epochs})
-    return fit(
+    result = fit(
         pruned,
         train,
         validation,
@@ -83,4 +90,14 @@ def prune_student(
         key=run_key(key, cfg.prune.model_dump_json()),
         loss_fn=distillation_loss(cfg.temperature, cfg.alpha),
         name="student_pruned",
-    ).model
+    )
+    tuned_loss = evaluate_loss(result.model, validation, cfg.schedule.batch_size)
+    if not tuned_loss < cut_loss:  # also when the fine-tune diverged to NaN
+        log.info(
+            "student_pruned: fine-tuning never beat the cut net (val log loss %.4f vs %.4f); "
+            "keeping the cut net",
+            tuned_loss,
+            cut_loss,
+        )
+        result.model.load_state_dict(cut_state)
+    return result.model

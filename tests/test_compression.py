@@ -142,6 +142,12 @@ def test_prune_student_fine_tunes_only_when_asked(tmp_path, base_params_dict):
     assert evaluate_loss(tuned, validation, 64) < evaluate_loss(cut_only, validation, 64)
     assert not any((tmp_path / "ckpt").rglob("*.pt"))  # a finished fine-tune leaves nothing
 
+    # A fine-tune that only makes things worse (a wild learning rate) is undone.
+    schedule = schedule.model_copy(update={"learning_rate": 50.0})
+    wrecked = pruned_with(2)
+    for a, b in zip(wrecked.state_dict().values(), expected.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
 
 # variant: (roc_auc, cost_per_million, artifact_bytes)
 TABLE = {
