@@ -26,6 +26,8 @@ def run(params: Params) -> list[Row]:
         rows.append(Row("training", f"stage {name}", time.perf_counter() - started, "s"))
     teacher, baseline = _metrics(params, "teacher"), _metrics(params, "baseline")
     student, int8 = _metrics(params, "student"), _metrics(params, "student_int8")
+    pruned = _metrics(params, "student_pruned")
+    candidate = _metrics(params, "candidate")
     record = json.loads((params.train.model_dir / "training.json").read_text())
     rows += [
         Row(
@@ -90,6 +92,21 @@ def run(params: Params) -> list[Row]:
             int8["roc_auc"] - student["roc_auc"],
             "AUC",
             "target: >= -0.002",
+        ),
+        Row(
+            "models",
+            "pruned AUC - student AUC",
+            pruned["roc_auc"] - student["roc_auc"],
+            "AUC",
+            f"{params.distill.prune.sparsity:.0%} of hidden units cut, "
+            f"{pruned['parameters']:,} vs {student['parameters']:,} parameters",
+        ),
+        Row(
+            "models",
+            "teacher / student CPU-s per 1M predictions",
+            teacher["cpu_s_per_million"] / student["cpu_s_per_million"],
+            "x",
+            f"selected: {candidate['variant']}",
         ),
     ]
     return rows
