@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import tracking
-from tasks.config import Params
+from tasks.config import DriftConfig, Params
 from tasks.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -69,25 +69,53 @@ def current_window(params: Params, day: dt.date) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def drift_sample(cfg: DriftConfig, current: pd.DataFrame) -> pd.DataFrame:
+    """At most `drift.max_rows` rows, a seeded uniform sample: Evidently's cost grows with the
+    rows while its distances (Wasserstein, Jensen-Shannon) are settled long before 50k."""
+    if len(current) <= cfg.max_rows:
+        return current
+    log.info("drift: comparing a seeded sample of %d of %d rows", cfg.max_rows, len(current))
+    return current.sample(cfg.max_rows, random_state=cfg.seed)
+
+
 def feature_drift(
     params: Params, reference: pd.DataFrame, current: pd.DataFrame
 ) -> tuple[Any, dict]:
-    """Evidently's DataDriftPreset on the features plus ValueDrift on the score."""
+    """Evidently's DataDriftPreset on the features plus ValueDrift on the score.
+
+    A feature with no value at all on one side (a weather feed that stopped) has no distance
+    to measure, and Evidently refuses it: it counts as drifted, "all values missing"."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
     features = params.dataset.features
+    empty = [c for c in features.names if current[c].isna().all() or reference[c].isna().all()]
+    compared = [c for c in features.names if c not in empty]
     definition = DataDefinition(
-        numerical_columns=[*features.numeric, SCORE], categorical_columns=features.categorical
+        numerical_columns=[c for c in [*features.numeric, SCORE] if c not in empty],
+        categorical_columns=[c for c in features.categorical if c not in empty],
     )
-    columns = [*features.names, SCORE]
-    report = Report([DataDriftPreset(columns=features.names), ValueDrift(column=SCORE)])
+    columns = [*compared, SCORE]
+    report = Report([DataDriftPreset(columns=compared), ValueDrift(column=SCORE)])
     snapshot = report.run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    return snapshot, _summarize(snapshot.dict()["metrics"])
+    return snapshot, _with_missing(_summarize(snapshot.dict()["metrics"]), empty, len(compared))
+
+
+def _with_missing(summary: dict[str, Any], empty: list[str], compared: int) -> dict[str, Any]:
+    """Count the features with no values as drifted columns of the share."""
+    if not empty:
+        return summary
+    drifted = summary["drifted_columns"] + len(empty)
+    missing = {"score": None, "threshold": None, "method": "all values missing", "drifted": True}
+    return summary | {
+        "drift_share": drifted / (compared + len(empty)),
+        "drifted_columns": drifted,
+        "columns": summary["columns"] | dict.fromkeys(empty, missing),
+    }
 
 
 def _summarize(metrics: list[dict]) -> dict[str, Any]:
@@ -148,9 +176,8 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
     current = current_window(params, day)
     if current.empty:
         return {"date": day.isoformat(), "skipped": "no scored rows to compare"}
-    sampled = len(current) > cfg.max_rows
-    if sampled:
-        current = current.sample(cfg.max_rows, random_state=cfg.seed)
+    scored_rows = len(current)
+    current = drift_sample(cfg, current)
     reference = load_reference(champion.run_id)
     snapshot, summary = feature_drift(params, reference, current)
     auc, labelled = live_auc(params, day)
@@ -159,7 +186,8 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
         "date": day.isoformat(),
         "model_version": champion.version,
         "current_rows": len(current),
-        "sampled": sampled,
+        "scored_rows": scored_rows,
+        "sampled": len(current) < scored_rows,
         "reference_rows": len(reference),
         "live_auc": auc,
         "labelled_rows": labelled,
@@ -217,7 +245,11 @@ def _log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None
             "drifted_columns": summary["drifted_columns"],
             "prediction_drift": summary["prediction_drift"].get("score", 0.0),
         }
-        metrics |= {f"drift_{c}": v["score"] for c, v in summary["columns"].items()}
+        metrics |= {
+            f"drift_{c}": v["score"]
+            for c, v in summary["columns"].items()
+            if v["score"] is not None
+        }
         if summary["live_auc"] is not None:
             metrics["live_auc"] = summary["live_auc"]
         mlflow.log_metrics(metrics, step=step)
