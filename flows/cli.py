@@ -257,6 +257,50 @@ def score(app: App, day: str) -> None:
     )
 
 
+PARQUET_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@cli.command()
+@click.option("--input", "source", required=True, type=PARQUET_FILE, help="Feature rows, any size.")
+@click.option("--output", "target", required=True, type=PARQUET_FILE, help="Scores (Parquet).")
+@click.option(
+    "--alias",
+    type=click.Choice(["champion", "challenger"]),
+    default="champion",
+    show_default=True,
+    help="Which registered model scores.",
+)
+@pass_app
+def predict(app: App, source: Path, target: Path, alias: str) -> None:
+    """Bulk-score a Parquet file, streamed in batches of score.chunk_rows: memory stays flat
+    whatever the file's size, and the output appears only when complete. No validation gate
+    (that is the nightly `score`): unseen categories go to the out-of-vocabulary bucket."""
+    from rich.progress import Progress
+
+    from tasks.bulk_score import open_source, score_parquet
+    from tasks.score import resolve_alias, resolve_champion
+
+    params = app.params
+    model = resolve_champion(params) if alias == "champion" else resolve_alias(params, alias)
+    if model is None:
+        raise click.ClickException(f"{params.registry.model_name}: no version holds @{alias}")
+    total = open_source(source, model.featurizer).metadata.num_rows
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(f"scoring with v{model.version}", total=total)
+        result = score_parquet(
+            model,
+            source,
+            target,
+            id_columns=params.dataset.id_columns,
+            batch_rows=params.score.chunk_rows,
+            on_batch=lambda rows: progress.advance(bar, rows),
+        )
+    click.echo(
+        f"{result.rows:,} rows scored by {model.name} v{model.version} in {result.seconds:.1f} s "
+        f"({result.rows_per_s:,.0f} rows/s) → {target}"
+    )
+
+
 @cli.command()
 @click.option("--date", "day", required=True, callback=_date, help="The batch day, YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -11,11 +11,14 @@ It is saved as JSON next to the weights, so scoring needs no pickle and no train
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.errors import LooplineError
 
@@ -77,26 +80,88 @@ class Featurizer:
         return [*self.categorical, *self.numeric]
 
     def transform(self, frame: pd.DataFrame) -> Encoded:
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise LooplineError(f"featurizer: input lacks feature column(s) {missing}")
-        cats = np.empty((len(frame), len(self.categorical)), dtype=np.int64)
-        oov = {}
-        for j, col in enumerate(self.categorical):
+        """Encode a pandas frame (the nightly batch, training windows)."""
+        self._require(frame.columns)
+        codes = {}
+        for col in self.categorical:
             values = frame[col]
             if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
                 values = values.astype(str).where(values.notna())  # vocabularies hold text
-            codes = pd.Categorical(values, categories=self.vocabularies[col]).codes
-            cats[:, j] = codes.astype(np.int64) + 1  # -1 (unseen or null) → 0, the OOV bucket
-            oov[col] = int(((codes == -1) & values.notna().to_numpy()).sum())
-        nums = np.empty((len(frame), self.numeric_width), dtype=np.float32)
-        for j, col in enumerate(self.numeric):
-            values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
-            isnan = np.isnan(values)
-            values = np.where(isnan, self.medians[col], values)
-            nums[:, j] = (values - self.means[col]) / self.stds[col]
-            if col in self.missing_indicators:
-                nums[:, len(self.numeric) + self.missing_indicators.index(col)] = isnan
+            codes[col] = (
+                pd.Categorical(values, categories=self.vocabularies[col]).codes,
+                values.notna().to_numpy(),
+            )
+        numbers = [
+            pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
+            for col in self.numeric
+        ]
+        return self._encode(len(frame), codes, numbers)
+
+    def transform_arrow(self, batch: pa.RecordBatch) -> Encoded:
+        """Encode Arrow data without a pandas detour: bulk scoring reads Parquet in batches and
+        a categorical maps through its (small) dictionary instead of hashing every row."""
+        self._require(batch.schema.names)
+        codes = {}
+        for col in self.categorical:
+            codes[col] = self._arrow_codes(col, batch.column(col))
+        numbers = [self._arrow_numbers(col, batch.column(col)) for col in self.numeric]
+        return self._encode(batch.num_rows, codes, numbers)
+
+    def _require(self, columns: Iterable[str]) -> None:
+        missing = sorted(set(self.columns) - set(columns))
+        if missing:
+            raise LooplineError(f"featurizer: input lacks feature column(s) {missing}")
+
+    def _arrow_codes(self, col: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary positions (-1: unseen or null) and the not-null mask of one column."""
+        if not pa.types.is_dictionary(values.type):
+            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+                as_text = values.to_pandas()  # the same text a pandas frame would give
+                values = pa.array(as_text.astype(str).where(as_text.notna()), pa.string())
+            values = pc.dictionary_encode(values)
+        vocabulary = pd.Index(self.vocabularies[col])
+        lookup = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
+        lookup = np.append(lookup, -1)  # the slot for nulls
+        indices = pc.fill_null(values.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
+        return lookup[indices], values.is_valid().to_numpy(zero_copy_only=False)
+
+    @staticmethod
+    def _arrow_numbers(col: str, values: pa.Array) -> np.ndarray:
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+            raise LooplineError(
+                f"featurizer: column {col!r} is {values.type}, expected numbers; fix the "
+                "source's dtype (the nightly path quarantines such rows instead)"
+            )
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+
+    def _encode(
+        self,
+        rows: int,
+        codes: dict[str, tuple[np.ndarray, np.ndarray]],
+        numbers: list[np.ndarray],
+    ) -> Encoded:
+        """The shared arithmetic: unseen and null categories to the OOV bucket (unseen ones
+        counted), numerics imputed, standardised and flagged where missing."""
+        cats = np.empty((rows, len(self.categorical)), dtype=np.int64)
+        oov = {}
+        for j, col in enumerate(self.categorical):
+            positions, present = codes[col]
+            cats[:, j] = positions + 1  # -1 (unseen or null) → 0, the OOV bucket
+            oov[col] = int(((positions == -1) & present).sum())
+        nums = np.empty((rows, self.numeric_width), dtype=np.float32)
+        width = len(self.numeric)
+        if width:
+            matrix = np.column_stack(numbers)
+            isnan = np.isnan(matrix)
+            medians, means, stds = (
+                np.array([stats[c] for c in self.numeric])
+                for stats in (self.medians, self.means, self.stds)
+            )
+            nums[:, :width] = (np.where(isnan, medians, matrix) - means) / stds
+            for k, col in enumerate(self.missing_indicators):
+                nums[:, width + k] = isnan[:, self.numeric.index(col)]
         return Encoded(cats, nums, oov)
 
     def to_json(self) -> str:

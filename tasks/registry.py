@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import warnings
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -32,11 +34,17 @@ def weights_checksum(folder: Path) -> str:
     return hashlib.sha256((Path(folder) / WEIGHTS_FILE).read_bytes()).hexdigest()
 
 
-def log_and_register(
-    folder: Path, registered_name: str, example: pd.DataFrame, tags: dict[str, str]
-) -> str:
-    """Log the model folder as a pyfunc in the active run, register it; returns the version."""
-    import mlflow
+@contextlib.contextmanager
+def _quiet_integer_hint() -> Iterator[None]:
+    """MLflow's JSON round trip of the example turns 5.0 into 5, and its schema hint about
+    integer columns is moot: the featurizer imputes missing values."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        yield
+
+
+def pyfunc_spec(folder: Path, example: pd.DataFrame) -> dict[str, Any]:
+    """What MLflow needs to log or save the model folder as a pyfunc "model from code"."""
     from mlflow.models import infer_signature
 
     from tasks.nets import load_model
@@ -44,13 +52,29 @@ def log_and_register(
 
     model, featurizer = load_model(folder)
     example = example[featurizer.columns].reset_index(drop=True)
-    with warnings.catch_warnings():  # MLflow's JSON round trip of the example turns 5.0 into 5,
-        # and its schema hint about integer columns: the featurizer imputes missing values
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+    with _quiet_integer_hint():
         signature = infer_signature(
             example, pd.DataFrame({"score": predict_proba(model, featurizer, example)})
         )
-        info = _log_model(folder, registered_name, example, signature)
+    return {
+        "python_model": str(TASKS_DIR / "pyfunc_model.py"),
+        "artifacts": {"model_dir": str(Path(folder).resolve())},
+        "code_paths": [str(TASKS_DIR)],
+        "signature": signature,
+        "input_example": example,
+        "pip_requirements": pip_requirements(),
+    }
+
+
+def log_and_register(
+    folder: Path, registered_name: str, example: pd.DataFrame, tags: dict[str, str]
+) -> str:
+    """Log the model folder as a pyfunc in the active run, register it; returns the version."""
+    import mlflow
+
+    spec = pyfunc_spec(folder, example)
+    with _quiet_integer_hint():
+        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **spec)
     model_version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     all_tags = {
@@ -67,18 +91,3 @@ def log_and_register(
         tags.get("loopline.variant"),
     )
     return model_version
-
-
-def _log_model(folder: Path, registered_name: str, example: pd.DataFrame, signature: Any) -> Any:
-    import mlflow
-
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(TASKS_DIR / "pyfunc_model.py"),
-        artifacts={"model_dir": str(Path(folder).resolve())},
-        code_paths=[str(TASKS_DIR)],
-        signature=signature,
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        registered_model_name=registered_name,
-    )
