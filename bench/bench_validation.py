@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import time
 
 import pandas as pd
 
 from bench.common import Row, best_of
+from bench.project import Scratch
 from tasks.config import Params
 from tasks.contract import build_contract
 from tasks.io import read_table
@@ -59,7 +58,8 @@ def common_approach(frame: pd.DataFrame, expectations: list) -> None:
     batch.validate(suite, result_format={"result_format": "COMPLETE"})
 
 
-def run(params: Params) -> list[Row]:
+def run(scratch: Scratch) -> list[Row]:
+    params = scratch.params
     frame = read_table(params.ingest.features_dir)
     contract = build_contract(params.dataset, params.validate_.rules, min_rows=1)
     rows = len(frame)
@@ -71,14 +71,6 @@ def run(params: Params) -> list[Row]:
         lambda: common_approach(frame, contract.table_level + contract.row_level), repeat=1
     )
 
-    subprocess.run(
-        ["dvc", "repro", "validate"], capture_output=True, check=False
-    )  # bring up to date
-    started = time.perf_counter()
-    proc = subprocess.run(["dvc", "repro", "validate"], capture_output=True, text=True)
-    noop = time.perf_counter() - started
-    up_to_date = "Data and pipelines are up to date" in proc.stdout
-
     return [
         Row("validation", "rows", rows, "rows"),
         Row("validation", "ours (GX contract)", ours, "s", f"{rows / ours:,.0f} rows/s"),
@@ -86,5 +78,4 @@ def run(params: Params) -> list[Row]:
         Row("validation", "common (fresh GX context)", common, "s", f"{rows / common:,.0f} rows/s"),
         Row("validation", "ours / raw limit", ours / raw, "x", "time ratio, lower is better"),
         Row("validation", "common / ours", common / ours, "x", "speed-up over the common way"),
-        Row("dvc", "no-op dvc repro", noop, "s", "" if up_to_date else "NOT up to date"),
     ]

@@ -1,11 +1,17 @@
-"""Timing and reporting helpers shared by the benchmarks."""
+"""Timing, targets and the report shared by the benchmarks.
+
+`reports/bench/latest.json` schema: `date` (UTC, ISO 8601), `machine` (python, cpu, cores,
+system, torch threads), `rows`: a list of {bench, name, value, unit, note, target, met}. `value`
+is in `unit` (rows/s, s, bytes, x = a ratio of two figures of this run, share = a fraction,
+AUC); `target` is the goal as text ("" when the row is context) and `met` true/false (null
+without a target).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,32 +30,45 @@ class Row:
     value: float
     unit: str
     note: str = ""
+    target: str = ""
+    met: bool | None = None
+
+
+def at_least(bench: str, name: str, value: float, unit: str, goal: float, note: str = "") -> Row:
+    return Row(bench, name, value, unit, note, f">= {goal:g}", value >= goal)
+
+
+def at_most(bench: str, name: str, value: float, unit: str, goal: float, note: str = "") -> Row:
+    return Row(bench, name, value, unit, note, f"<= {goal:g}", value <= goal)
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
-    """Median wall seconds of `repeat` calls (after the caller's own warm-up)."""
+    """Fastest wall seconds of `repeat` calls: the figure least disturbed by the machine's
+    other work (the caller warms up first where it matters)."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return min(times)
 
 
 def machine() -> dict[str, Any]:
+    import torch
+
     return {
         "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "system": platform.platform(),
     }
 
 
-def save(rows: list[Row]) -> Path:
+def save(rows: list[Row], target: Path = REPORT) -> Path:
     payload = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "schema": "rows: {bench, name, value, unit, note}; value in the named unit",
         "rows": [asdict(r) for r in rows],
     }
-    return write_json(REPORT, payload)
+    return write_json(target, payload)
