@@ -112,8 +112,9 @@ class Featurizer:
         if missing:
             raise LooplineError(f"featurizer: input lacks feature column(s) {missing}")
 
-    def _arrow_codes(self, col: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Vocabulary positions (-1: unseen or null) and the not-null mask of one column."""
+    def _arrow_codes(self, col: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        """Vocabulary positions (-1: unseen or null) and the not-null mask of one column (None:
+        no nulls)."""
         if not pa.types.is_dictionary(values.type):
             if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
                 as_text = values.to_pandas()  # the same text a pandas frame would give
@@ -121,7 +122,9 @@ class Featurizer:
             values = pc.dictionary_encode(values)
         vocabulary = pd.Index(self.vocabularies[col])
         lookup = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
-        lookup = np.append(lookup, -1)  # the slot for nulls
+        lookup = np.append(lookup, -1).astype(np.int32)  # the last slot: nulls
+        if values.null_count == 0:  # the common case: two passes fewer
+            return lookup[values.indices.to_numpy()], None
         indices = pc.fill_null(values.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
         return lookup[indices], values.is_valid().to_numpy(zero_copy_only=False)
 
@@ -139,30 +142,29 @@ class Featurizer:
     def _encode(
         self,
         rows: int,
-        codes: dict[str, tuple[np.ndarray, np.ndarray]],
+        codes: dict[str, tuple[np.ndarray, np.ndarray | None]],
         numbers: list[np.ndarray],
     ) -> Encoded:
         """The shared arithmetic: unseen and null categories to the OOV bucket (unseen ones
         counted), numerics imputed, standardised and flagged where missing."""
-        cats = np.empty((rows, len(self.categorical)), dtype=np.int64)
+        # Column-major: each column is written and read as one contiguous run (the network
+        # takes column slices, and concatenates them anyway).
+        cats = np.empty((len(self.categorical), rows), dtype=np.int64)
         oov = {}
         for j, col in enumerate(self.categorical):
             positions, present = codes[col]
-            cats[:, j] = positions + 1  # -1 (unseen or null) → 0, the OOV bucket
-            oov[col] = int(((positions == -1) & present).sum())
-        nums = np.empty((rows, self.numeric_width), dtype=np.float32)
-        width = len(self.numeric)
-        if width:
-            matrix = np.column_stack(numbers)
-            isnan = np.isnan(matrix)
-            medians, means, stds = (
-                np.array([stats[c] for c in self.numeric])
-                for stats in (self.medians, self.means, self.stds)
-            )
-            nums[:, :width] = (np.where(isnan, medians, matrix) - means) / stds
-            for k, col in enumerate(self.missing_indicators):
-                nums[:, width + k] = isnan[:, self.numeric.index(col)]
-        return Encoded(cats, nums, oov)
+            np.add(positions, 1, out=cats[j])  # -1 (unseen or null) → 0, the OOV bucket
+            unseen = positions == -1
+            oov[col] = int((unseen if present is None else unseen & present).sum())
+        nums = np.empty((self.numeric_width, rows), dtype=np.float32)
+        for j, (col, values) in enumerate(zip(self.numeric, numbers, strict=True)):
+            isnan = np.isnan(values)
+            if isnan.any():
+                values = np.where(isnan, self.medians[col], values)
+            nums[j] = (values - self.means[col]) / self.stds[col]
+            if col in self.missing_indicators:
+                nums[len(self.numeric) + self.missing_indicators.index(col)] = isnan
+        return Encoded(cats.T, nums.T, oov)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

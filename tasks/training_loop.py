@@ -45,9 +45,9 @@ class TrainingData:
     def from_encoded(
         cls, encoded: Encoded, labels: np.ndarray, teacher_logits: np.ndarray | None = None
     ) -> TrainingData:
-        return cls(
-            torch.from_numpy(encoded.categorical),
-            torch.from_numpy(encoded.numeric),
+        return cls(  # row-major: training gathers rows for each batch
+            torch.from_numpy(np.ascontiguousarray(encoded.categorical)),
+            torch.from_numpy(np.ascontiguousarray(encoded.numeric)),
             torch.from_numpy(np.asarray(labels, dtype=np.float32)),
             None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32)),
         )
