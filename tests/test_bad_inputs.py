@@ -4,8 +4,9 @@ Each case feeds one kind of bad input to the real stage function (real GX, real 
 test project's SQLite store, real files) and checks what a person would: a one-line error that
 names the file and the column or rule, or the rows quarantined with their reason; no partial
 output; the champion untouched. A few go through the real CLI for the exit code. Cases already
-pinned elsewhere (a missing, empty, truncated or header-only nightly batch; a bad --date) are
-not repeated here.
+pinned elsewhere are not repeated: a missing, empty, truncated or header-only nightly batch and
+a bad --date (test_inference); an unknown key, a wrong type, bad YAML or a missing params file
+(test_config); an empty or single-class training window (test_training_flow).
 """
 
 from __future__ import annotations
@@ -446,15 +447,6 @@ def test_labels_of_a_day_never_scored_or_of_unknown_ids_are_counted_not_used(nig
 
 
 PARAMS = {
-    "unknown-key": (
-        lambda t: t.replace("max_bad_fraction: 0.02", "max_bad_fractoin: 0.02"),
-        "validate.max_bad_fractoin: unknown key (allowed: validated_dir",
-    ),
-    "wrong-type": (
-        lambda t: t.replace("min_rows: 1000", "min_rows: lots"),
-        "validate.min_rows: Input should be a valid integer",
-    ),
-    "bad-yaml": (lambda t: t + "dataset: [\n  a: b\n", "fix the YAML syntax"),
     "impossible-date": (
         lambda t: t.replace("end: '2013-03-31'", "end: '2013-02-30'"),
         "train.window.end: Input should be a valid date",
@@ -478,20 +470,14 @@ def test_bad_params_file_is_one_config_error(case, tmp_path, base_params_dict):
     assert text.startswith(str(path)) and message in text and raised.value.exit_code == 2
 
 
-def test_params_file_that_does_not_exist(tmp_path):
-    with pytest.raises(ConfigError, match="params file not found; create it"):
-        load_params(tmp_path / "nope.yaml")
-
-
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (("train", "--until", "2013-02-30"), 2, "'2013-02-30': not a real calendar date"),
         (("replay", "--start", "2013-05-01", "--end", "2013-04-01"), 1, "is before --start"),
-        (("--params", "missing.yaml", "ingest"), 2, "missing.yaml: params file not found"),
         (("validate", "--input", "nope.parquet"), 2, "'nope.parquet' does not exist"),
     ],
-    ids=["impossible-until", "reversed-range", "no-params", "no-input"],
+    ids=["impossible-until", "reversed-range", "no-input"],
 )
 def test_cli_refuses_bad_arguments_in_one_line_before_any_work(project, args, code, message):
     exit_code, _, err = run_cli(*args, cwd=project)
