@@ -35,6 +35,19 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse anything but a real YYYY-MM-DD before a path is built from it."""
+    if value is None:
+        return None
+    from tasks.errors import LooplineError
+    from tasks.score import parse_date
+
+    try:
+        return parse_date(value).isoformat()
+    except LooplineError as exc:  # the option's name comes from click: keep the value and rule
+        raise click.BadParameter(f"{value!r}: {str(exc).split(': ', 1)[-1]}") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--params",
@@ -77,18 +90,20 @@ def validate(app: App, input_path: Path | None) -> None:
 @cli.command()
 @click.option(
     "--until",
-    type=click.DateTime(["%Y-%m-%d"]),
     default=None,
+    callback=_date,
     help="End of the training window (YYYY-MM-DD); default: train.window in params.",
 )
 @pass_app
-def train(app: App, until: dt.datetime | None) -> None:
+def train(app: App, until: str | None) -> None:
     """Run the Prefect flow `training`: validate → teacher → evaluate → distil → register."""
     app.params  # noqa: B018  (fail fast on a bad params file, before Prefect starts)
     prefect_defaults()
     from flows.training import training_flow
 
-    training_flow(params_path=str(app.params_path), until=until.date() if until else None)
+    training_flow(
+        params_path=str(app.params_path), until=dt.date.fromisoformat(until) if until else None
+    )
 
 
 @cli.command()
@@ -226,19 +241,6 @@ def _money(value: float | None, currency: str) -> str:
 
 def _num(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else ""
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse anything but a real YYYY-MM-DD before a path is built from it."""
-    if value is None:
-        return None
-    from tasks.errors import LooplineError
-    from tasks.score import parse_date
-
-    try:
-        return parse_date(value).isoformat()
-    except LooplineError as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
 
 
 @cli.command()

@@ -250,6 +250,10 @@ class ScoreConfig(StrictModel):
     shadow_dir: Path
     chunk_rows: int = Field(ge=1)
     max_bad_fraction: Fraction
+    max_unseen_fraction: Fraction = Field(
+        description="a categorical with a larger share of values never seen in training fails "
+        "the batch (a recoding upstream) instead of scoring it all through the unseen bucket"
+    )
     min_rows: int = Field(ge=1)
 
 

@@ -43,6 +43,7 @@ NUMERIC_TYPES = [
 TEXT_TYPES = ["str", "object", "string", "StringDtype", "category", "CategoricalDtype"]
 DATETIME_TYPES = ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "Timestamp"]
 FINITE = 1.0e300  # bounds that admit every real value but reject ±inf
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"  # tabs, newlines, NULs, escapes: never part of a category
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,18 @@ def build_contract(
         )
         for c, types in typed.items()
     ]
+    # A nullable feature may have gaps, not be empty: an all-null column is a broken upstream
+    # join, and imputing every value would score garbage (non-nullable ones quarantine instead).
+    table += [
+        gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+            column=c,
+            min_value=0,
+            strict_min=True,
+            meta=meta(f"column {c} is entirely null (a nullable feature may have gaps only)"),
+        )
+        for c in features.names
+        if rules.get(c, ColumnRule()).nullable
+    ]
 
     rows: list[Any] = []
     not_null = [*dataset.id_columns, dataset.event_time]
@@ -140,6 +153,13 @@ def build_contract(
             )
         )
     for col in features.categorical:
+        rows.append(
+            gxe.ExpectColumnValuesToNotMatchRegex(
+                column=col,
+                regex=CONTROL_CHARACTERS,
+                meta=meta(f"{col} holds control characters"),
+            )
+        )
         spec = rules.get(col, ColumnRule())
         if spec.values is not None:
             rows.append(

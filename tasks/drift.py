@@ -20,7 +20,7 @@ import pandas as pd
 
 from tasks import tracking
 from tasks.config import DriftConfig, Params
-from tasks.io import atomic_path, write_json
+from tasks.io import atomic_path, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -147,26 +147,46 @@ def _summarize(metrics: list[dict]) -> dict[str, Any]:
     }
 
 
-def live_auc(params: Params, day: dt.date) -> tuple[float | None, int]:
-    """AUC of the served predictions on the trailing labelled days before `day`."""
+def live_auc(params: Params, day: dt.date) -> dict[str, Any]:
+    """AUC of the served predictions on the trailing labelled days before `day`, with what the
+    label files held that could not count: rows set aside (also written to
+    `score.quarantine_dir/labels/D.parquet` with a reason), labels of rows that were not scored
+    (quarantined or unknown ids) and days labelled but never scored."""
+    from tasks.labels import join_scored, read_labels
     from tasks.metrics import classification_metrics
     from tasks.score import day_paths
 
     ids, target = params.dataset.id_columns, params.dataset.target.name
-    joined = []
+    joined, set_aside, unmatched, unscored = [], 0, 0, []
     for offset in range(1, params.drift.performance_days + 1):
-        paths = day_paths(params, day - dt.timedelta(days=offset))
-        if paths["labels"].exists() and paths["predictions"].exists():
-            labels = pd.read_parquet(paths["labels"])
-            scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
-            joined.append(scored.merge(labels, on=ids, how="inner"))
-    if not joined:
-        return None, 0
-    frame = pd.concat(joined, ignore_index=True)
-    if frame[target].nunique() < 2:
-        return None, len(frame)
-    auc = classification_metrics(frame[target].to_numpy(), frame[SCORE].to_numpy(), 0.5, 10)
-    return float(auc["roc_auc"]), len(frame)
+        labelled_day = day - dt.timedelta(days=offset)
+        labels = read_labels(params, labelled_day)
+        if labels is None:
+            continue
+        paths = day_paths(params, labelled_day)
+        if not paths["predictions"].exists():
+            log.warning("%s: labels for a day never scored; not used", labels.path)
+            unscored.append(labelled_day.isoformat())
+            continue
+        if len(labels.rejected):
+            quarantine = params.score.quarantine_dir / "labels" / labels.path.name
+            write_parquet(quarantine, labels.rejected)
+            set_aside += len(labels.rejected)
+        scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
+        joined.append(join_scored(labels, scored, ids))
+        unmatched += len(labels.valid) - len(joined[-1])
+    frame = pd.concat(joined, ignore_index=True) if joined else pd.DataFrame()
+    auc = None
+    if len(frame) and frame[target].nunique() == 2:
+        metrics = classification_metrics(frame[target].to_numpy(), frame[SCORE].to_numpy(), 0.5, 10)
+        auc = float(metrics["roc_auc"])
+    return {
+        "live_auc": auc,
+        "labelled_rows": len(frame),
+        "labels_set_aside": set_aside,
+        "labels_of_unscored_rows": unmatched,
+        "labelled_days_never_scored": unscored,
+    }
 
 
 def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
@@ -180,7 +200,8 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
     current = drift_sample(cfg, current)
     reference = load_reference(champion.run_id)
     snapshot, summary = feature_drift(params, reference, current)
-    auc, labelled = live_auc(params, day)
+    performance = live_auc(params, day)
+    auc = performance["live_auc"]
     baseline_auc = _champion_auc(champion)
     summary |= {
         "date": day.isoformat(),
@@ -189,8 +210,7 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
         "scored_rows": scored_rows,
         "sampled": len(current) < scored_rows,
         "reference_rows": len(reference),
-        "live_auc": auc,
-        "labelled_rows": labelled,
+        **performance,
         "champion_test_auc": baseline_auc,
         "auc_drop": None if auc is None or baseline_auc is None else baseline_auc - auc,
         "seconds": time.perf_counter() - started,

@@ -43,7 +43,8 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise IngestError(
-            f"{raw.origin}: missing column(s) {missing} named in params.yaml dataset section; "
+            f"{raw.origin}: missing column(s) {missing} named in params.yaml dataset section"
+            f"{_renamed_hint(missing, table.columns)}; "
             f"the source has {sorted(map(str, table.columns))[:30]}"
         )
     if table.empty:
@@ -81,6 +82,14 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
             f"{raw.origin}: column {dataset.event_time!r} holds no parseable timestamps; "
             "set dataset.event_time to a date/time column"
         )
+    if unparsable.any():
+        log.warning(
+            "%s: %d row(s) dropped, column %r does not parse as a date/time (counted in the "
+            "ingest summary as dropped_unparseable_event_time)",
+            raw.origin,
+            int(unparsable.sum()),
+            dataset.event_time,
+        )
     out = out.loc[~unparsable, output_columns(dataset)].reset_index(drop=True)
 
     leaking = set(out.columns) & set(dataset.leakage_columns)
@@ -95,6 +104,22 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
         dropped_bad_time=int(unparsable.sum()),
     )
     return FeatureTable(frame=out, summary=summary)
+
+
+def _renamed_hint(missing: list[str], columns: pd.Index) -> str:
+    """' (did you mean ...)' for a missing column the source has under a close name (another
+    case, a letter or two off): the usual way a renamed export breaks the contract."""
+    import difflib
+
+    present = [str(c) for c in columns]
+    guesses = {
+        col: close[0]
+        for col in missing
+        if (close := difflib.get_close_matches(col, present, n=1, cutoff=0.8))
+    }
+    if not guesses:
+        return ""
+    return " (did you mean " + ", ".join(f"{v!r} for {k!r}" for k, v in guesses.items()) + "?)"
 
 
 def _summarize(

@@ -163,6 +163,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"{path}: CSV parsed into a single column {frame.columns[0]!r}; "
             "the delimiter must be a comma"
         )
+    # pandas renames a repeated header to `name.1`: which copy is meant cannot be known.
+    header = pd.read_csv(path, header=None, nrows=1).iloc[0].astype(str)
+    repeated = sorted(set(header[header.duplicated()]))
+    if repeated:
+        raise DataSourceError(
+            f"{path}: column(s) {repeated} appear more than once in the header; "
+            "each column name must be unique"
+        )
     return frame
 
 
@@ -202,9 +210,15 @@ def read_partitions(folder: str | Path, column: str, start: str, end: str) -> pd
     folder = Path(folder)
     if not folder.is_dir():
         raise DataSourceError(f"{folder}: dataset folder not found; run the stage that writes it")
-    dataset = ds.dataset(folder, format="parquet", partitioning="hive")
     field = ds.field(column)
-    table = dataset.to_table(filter=(field >= start) & (field <= end))
+    try:
+        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        table = dataset.to_table(filter=(field >= start) & (field <= end))
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataSourceError(
+            f"{folder}: cannot read Parquet dataset ({_first_line(exc)}); "
+            "rerun the stage that writes it"
+        ) from None
     frame = table.to_pandas()
     if column in frame and isinstance(frame[column].dtype, pd.CategoricalDtype):
         frame[column] = frame[column].astype(str)

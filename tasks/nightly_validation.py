@@ -6,9 +6,9 @@ rows, 1.1 s), so seven days checked one by one cost seven times what they cost t
 whose files share a schema are therefore checked first in one pass over all of them. A day is
 taken from that pass only when nothing in it broke a rule; every other day is checked alone
 against its own contract, so its quarantine reasons and gate errors are exactly those of a
-nightly run. The shared pass is at least as strict as a day's own for every rule, except the
-day's window, which is screened separately (a row in the wrong day's file sends its day to be
-checked alone).
+nightly run. The shared pass is at least as strict as a day's own for every rule, except two
+that only a day can break, which are screened separately and send the day to be checked alone:
+the day's window (a row in the wrong day's file) and a feature column left entirely null.
 """
 
 from __future__ import annotations
@@ -69,13 +69,14 @@ def _shared_pass(
 ) -> dict[dt.date, Outcome]:
     """Outcomes of the days that passed the one pass over all days sharing the first's schema."""
     schema = _schema(next(iter(frames.values())))
-    event_time = params.dataset.event_time
+    event_time, features = params.dataset.event_time, params.dataset.features.names
     days = [
         day
         for day, frame in frames.items()
         if _schema(frame) == schema
         and len(frame) >= params.score.min_rows
         and _on_its_day(frame, event_time, day)
+        and frame.reindex(columns=features).notna().any().all()
     ]
     if len(days) < 2:
         return {}

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import Params
+from tasks.errors import LooplineError
 from tasks.io import write_json
 from tasks.metrics import classification_metrics
 from tasks.score import Champion, day_paths, resolve_champion, score_frame, write_day_batch
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
     if end < start:
-        raise ValueError(f"--end {end} is before --start {start}")
+        raise LooplineError(f"--end {end} is before --start {start}; swap them")
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 

@@ -8,8 +8,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from tasks.config import Params, RetrainConfig
 from tasks.io import write_json
 
@@ -73,12 +71,14 @@ def decide(
 
 
 def new_labelled_rows(params: Params, after: dt.date, before: dt.date) -> int:
-    """Labelled rows of the days strictly between `after` and `before` (what a retrain adds)."""
+    """Valid labelled rows of the days strictly between `after` and `before` (what a retrain
+    adds); rows set aside by the label checks do not count."""
+    from tasks.labels import read_labels
+
     total, day = 0, after + dt.timedelta(days=1)
     while day < before:
-        path = params.score.labels_dir / f"{day.isoformat()}.parquet"
-        if path.exists():
-            total += len(pd.read_parquet(path, columns=params.dataset.id_columns))
+        labels = read_labels(params, day)
+        total += 0 if labels is None else len(labels.valid)
         day += dt.timedelta(days=1)
     return total
 

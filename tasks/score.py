@@ -162,6 +162,21 @@ def score_frame(
     return scores, oov
 
 
+def check_unseen(oov: dict[str, int], rows: int, max_fraction: float, source: Path) -> None:
+    """Fail the batch when a categorical is mostly values the champion never saw: the unseen
+    bucket is for the odd new value, and a column of them (every carrier new) means the
+    upstream coding changed, so every score would be garbage."""
+    broken = [
+        f"{col}: {count} of {rows} values never seen in training "
+        f"({count / rows:.0%} > score.max_unseen_fraction {max_fraction:.0%}); "
+        "check the upstream coding or retrain on it"
+        for col, count in oov.items()
+        if rows and count / rows > max_fraction
+    ]
+    if broken:
+        raise ValidationGateError(str(source), broken)
+
+
 def score_day(
     params: Params,
     day: dt.date,
@@ -183,6 +198,7 @@ def score_day(
     champion = champion or resolve_champion(params)
     clean = outcome.clean
     scores, oov = score_frame(champion, clean, params.score.chunk_rows)
+    check_unseen(oov, len(clean), params.score.max_unseen_fraction, paths["incoming"])
     ids = [c for c in params.dataset.id_columns if c in clean.columns]
     predictions = clean[[*ids, params.dataset.event_time]].copy()
     predictions["score"] = scores

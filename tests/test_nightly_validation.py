@@ -48,6 +48,11 @@ def _storm(frames: dict) -> None:
     frames[DAYS[2]].loc[:, "distance"] = np.inf
 
 
+def _empty_nullable_column(frames: dict) -> None:
+    """A day whose weather join broke: the union still has temps, the day alone has none."""
+    frames[DAYS[1]]["temp"] = np.nan
+
+
 def _drop_column(frames: dict) -> None:
     frames[DAYS[1]] = frames[DAYS[1]].drop(columns=["carrier"])
 
@@ -76,6 +81,7 @@ def _summary(outcome: Outcome) -> tuple:
         (_out_of_range, 2),
         (_storm, 2),
         (_drop_column, 2),  # Jan 8's schema differs: alone; Jan 7 and 9 together
+        (_empty_nullable_column, 2),  # Jan 8 screened out: its gate fails alone
     ],
 )
 def test_shared_pass_gives_each_day_its_own_verdict(

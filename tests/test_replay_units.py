@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from tasks.errors import LooplineError
 from tasks.replay import ticks
 from tasks.score import combine_days, combine_shadows
 from tasks.summary import champion_timeline
@@ -23,7 +24,7 @@ def test_ticks_cover_every_day_once_in_order():
     assert ticks(D(2013, 4, 1), D(2013, 4, 3), 1) == [
         (D(2013, 4, d), D(2013, 4, d)) for d in (1, 2, 3)
     ]
-    with pytest.raises(ValueError, match="before"):
+    with pytest.raises(LooplineError, match="is before --start 2013-04-02; swap them"):
         ticks(D(2013, 4, 2), D(2013, 4, 1), 7)
 
 
