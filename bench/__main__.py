@@ -51,7 +51,7 @@ def main() -> int:
     except LooplineError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
-    Console().print(_table(rows))
+    Console(width=200).print(_table(rows))
     targets = [r for r in rows if r.met is not None]
     print(f"targets met: {sum(r.met for r in targets)} of {len(targets)}")
     print(f"written: {save(rows, report)}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +67,11 @@ def _child(mode: str, source: Path, work: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _rss() -> int:
+def _status(field: str) -> int:
+    """Bytes of a /proc/self/status field: VmRSS now, VmHWM the peak. (ru_maxrss would carry
+    the parent's peak over the fork.)"""
     with open("/proc/self/status") as status:
-        kb = next(line for line in status if line.startswith("VmRSS:")).split()[1]
+        kb = next(line for line in status if line.startswith(f"{field}:")).split()[1]
     return int(kb) * 1024
 
 
@@ -86,7 +87,7 @@ def _measure(mode: str, source: Path, work: Path) -> dict:
     params = load_params("params.yaml")
     champion = variant(params, VARIANT)
     ids = params.dataset.id_columns
-    baseline = _rss()
+    baseline = _status("VmRSS")
     started = time.perf_counter()
     if mode == "ours":
         done = score_parquet(
@@ -100,14 +101,14 @@ def _measure(mode: str, source: Path, work: Path) -> dict:
         import mlflow
 
         served = mlflow.pyfunc.load_model(str(work / VARIANT))
-        baseline = _rss()
+        baseline = _status("VmRSS")
         started = time.perf_counter()
         frame = pd.read_parquet(source)
         scores = served.predict(frame)["score"].to_numpy()
         frame[ids].assign(score=scores).to_parquet(work / "out.parquet", index=False)
         done = len(frame)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status("VmHWM")
     return {"peak_rss": peak, "baseline_rss": baseline, "rows_per_s": done / seconds}
 
 
