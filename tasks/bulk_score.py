@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,23 +119,27 @@ def score_parquet(
 def _batches(
     reader: pq.ParquetFile, source: Path, batch_rows: int, columns: list[str]
 ) -> Iterator[pa.RecordBatch]:
-    """The file's rows in batches; a page that fails to decode or to match its checksum
-    (corruption after the footer was read) is a clear error, not a traceback."""
+    """The file's rows in batches, the next one read ahead on a thread (Parquet decoding
+    releases the GIL) while the caller scores this one. A page that fails to decode or to
+    match its checksum (damage after the footer was read) is a clear error."""
     batches = reader.iter_batches(batch_size=batch_rows, columns=columns)
     done = 0
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except (pa.ArrowException, OSError) as exc:
-            first = str(exc).splitlines()[0]
-            raise LooplineError(
-                f"{source}: unreadable after row {done:,} ({first}); the file is damaged, "
-                "nothing was written"
-            ) from None
-        done += batch.num_rows
-        yield batch
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        ahead = pool.submit(next, batches, None)
+        while True:
+            try:
+                batch = ahead.result()
+            except (pa.ArrowException, OSError) as exc:
+                first = str(exc).splitlines()[0]
+                raise LooplineError(
+                    f"{source}: unreadable after row {done:,} ({first}); the file is damaged, "
+                    "nothing was written"
+                ) from None
+            if batch is None:
+                return
+            ahead = pool.submit(next, batches, None)
+            done += batch.num_rows
+            yield batch
 
 
 def _score_batch(
