@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.tracking import is_transient
+
 
 def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient I/O faults only; a data or gate error would fail the same way again."""
+    """Retry transient I/O faults only (a file system error, an MLflow store locked or
+    unreachable for a moment); a data or gate error would fail the same way again."""
     try:
         state.result()
     except OSError:
         return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return is_transient(exc)
     return False
 
 

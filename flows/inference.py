@@ -28,7 +28,7 @@ def resolve_task(params: Params, alias: str = CHAMPION) -> Any:
     return resolve_champion(params) if alias == CHAMPION else resolve_alias(params, alias)
 
 
-@task(name="validate-batches", cache_policy=NO_CACHE)
+@task(name="validate-batches", cache_policy=NO_CACHE, **IO_RETRIES)
 def validate_task(params: Params, days: list[dt.date]) -> dict[dt.date, Any]:
     """Every day's batch against the nightly contract, in as few GX passes as the files allow."""
     from tasks.nightly_validation import validate_batches
@@ -37,14 +37,14 @@ def validate_task(params: Params, days: list[dt.date]) -> dict[dt.date, Any]:
     return validate_batches(params, {d: day_paths(params, d)["incoming"] for d in days})
 
 
-@task(name="score-batch", cache_policy=NO_CACHE)
+@task(name="score-batch", cache_policy=NO_CACHE, **IO_RETRIES)
 def score_task(params: Params, day: dt.date, champion: Any, outcome: Any) -> dict:
     from tasks.score import score_day
 
     return score_day(params, day, champion, outcome)
 
 
-@task(name="shadow-score", cache_policy=NO_CACHE)
+@task(name="shadow-score", cache_policy=NO_CACHE, **IO_RETRIES)
 def shadow_task(params: Params, day: dt.date, champion: Any, challenger: Any) -> dict | None:
     from tasks.score import shadow_score
 
@@ -106,29 +106,32 @@ def inference_flow(
     every day's batch from `start` to `date` is scored first (one tick of a slower cadence, or
     a backfill) and drift and the decision run once, on the window ending `date`."""
     from tasks.replay import days_between
-    from tasks.score import combine_days, combine_shadows, parse_date
+    from tasks.score import combine_days, combine_shadows, days_locked, parse_date
 
     logger = get_run_logger()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     day = parse_date(date) if date else yesterday
     days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
-    champion = resolve_task(params)
-    with measure() as meter:  # the nightly work proper: validating and scoring every day
-        outcomes = validate_task(params, days)
-        summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
-    cost = scoring_cost(meter.usage, summary["scored"], params.cost)
-    shadow = None
-    if params.score.shadow:
-        challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion
-        shadow = combine_shadows([shadow_task(params, d, champion, challenger) for d in days])
-    drift = drift_task(params, day, champion)
-    log_scoring_cost(params, day.isoformat(), cost)
-    decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
-    retrain = (
-        request_retrain(params, params_path, decision) if decision and decision["retrain"] else None
-    )
-    _publish(summary, cost, drift, decision, retrain, shadow)
+    with days_locked(params, days):  # a second run of the same day waits, then replaces
+        champion = resolve_task(params)
+        with measure() as meter:  # the nightly work proper: validating and scoring every day
+            outcomes = validate_task(params, days)
+            summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
+        cost = scoring_cost(meter.usage, summary["scored"], params.cost)
+        shadow = None
+        if params.score.shadow:
+            challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion
+            shadow = combine_shadows([shadow_task(params, d, champion, challenger) for d in days])
+        drift = drift_task(params, day, champion)
+        log_scoring_cost(params, day.isoformat(), cost)
+        decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
+        retrain = (
+            request_retrain(params, params_path, decision)
+            if decision and decision["retrain"]
+            else None
+        )
+        _publish(summary, cost, drift, decision, retrain, shadow)
     logger.info(
         "inference %s: %d scored (%.4g %s per 1M), drift share %.2f, retrain: %s",
         f"{days[0]}..{day}" if start else day,

@@ -117,15 +117,13 @@ def _cost_of(ledger: dict[str, Any], version: str, cfg: CostConfig) -> dict[str,
 def charge_version(params: Params, version: str, parent_run_id: str | None) -> dict[str, Any]:
     """Record what `version` cost to train: tags on the version, metrics, machine facts and the
     ledger on the training's parent run. Ingest is marked as charged to it."""
-    import mlflow
     from mlflow.entities import Metric, RunTag
 
     from tasks import tracking
 
     ledger = load_ledger(params)
     cost = _cost_of(ledger, version, params.cost)
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
+    client = tracking.client(params.tracking)
     tags = {
         "loopline.training_cost": str(cost["total"]),
         "loopline.training_cpu_s": str(cost["cpu_s"]),

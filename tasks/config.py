@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -358,6 +359,17 @@ class TrackingConfig(StrictModel):
     uri: str
     artifact_root: Path
     experiment: str
+    retries: int = Field(ge=0, le=10, description="retries of a call the store refused for a while")
+    backoff_seconds: float = Field(gt=0, le=60, description="first wait; doubles each retry")
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> TrackingConfig:
+        if re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", self.uri, re.IGNORECASE):
+            raise ValueError(
+                "holds a password: params.yaml is committed; set MLFLOW_TRACKING_URI, or "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, in the environment"
+            )
+        return self
 
 
 class Params(StrictModel):

@@ -194,6 +194,7 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "loopline.cost_per_million": f"{candidate['cost_per_million']:.6g}",
                 "loopline.latency_ms_p95": f"{candidate['latency_ms_p95']:.6g}",
             },
+            params.tracking,
         )
         served, _ = load_model(folder)
         log_reference(params, split.train, predict_proba(served, featurizer, split.train))

@@ -40,3 +40,16 @@ class ValidationGateError(LooplineError):
             + "; ".join(failures)
             + where
         )
+
+
+class ModelIntegrityError(LooplineError):
+    """A registered model's files differ from the checksums recorded when it was registered:
+    corrupted or altered in the artifact store. It is never loaded."""
+
+    exit_code = 3
+
+
+class TrackingStoreError(LooplineError):
+    """The MLflow store stayed locked or unreachable through every retry (`tracking.retries`)."""
+
+    exit_code = 4

@@ -255,6 +255,7 @@ def run_evaluate(params: Params) -> dict[str, dict]:
                 "loopline.parent_run_id": record.parent_run_id or "",
                 "loopline.window": record.window.tag,
             },
+            params.tracking,
         )
     with tracking.child_run(
         record.parent_run_id, "baseline", {**tags, "loopline.variant": "baseline"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ import pandas as pd
 from tasks.errors import DataSourceError
 
 PARQUET_MAGIC = b"PAR1"
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -38,6 +40,34 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sweep_temps(target: str | Path) -> list[Path]:
+    """Remove the temp files a killed writer of `target` left behind (they are hidden and no
+    reader uses them). Only safe while the caller holds the lock that writers of `target` take."""
+    target = Path(target)
+    stale = sorted(target.parent.glob(f".{target.name}.*.tmp")) if target.parent.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: str | Path, waiting: str) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` for the block, logging `waiting` if another process
+    holds it first. The kernel drops the lock when its holder dies: a run killed with -9 never
+    blocks the next one."""
+    import fcntl
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info(waiting)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def write_text(target: str | Path, text: str) -> Path:

@@ -11,7 +11,6 @@ from tasks.errors import LooplineError
 
 
 def lineage(params: Params, day: dt.date) -> dict[str, Any]:
-    import mlflow
     import pandas as pd
 
     from tasks.score import day_paths
@@ -24,8 +23,7 @@ def lineage(params: Params, day: dt.date) -> dict[str, Any]:
         raise LooplineError(f"{path}: the predictions file holds no rows")
     name = str(predictions["model_name"].iloc[0])
     version = str(predictions["model_version"].iloc[0])
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
+    client = tracking.client(params.tracking)
     details = client.get_model_version(name, version)
     run = client.get_run(details.run_id)
     tags = {**run.data.tags, **details.tags}

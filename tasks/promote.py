@@ -123,23 +123,36 @@ def gate_checks(
     return checks
 
 
+# What the registry answers for an alias (or a model) that does not exist yet.
+NOT_FOUND = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"}
+
+
 def alias_version(client: Any, name: str, alias: str) -> str | None:
+    """The version behind `alias`, None when unset; a store that cannot answer is an error,
+    never mistaken for "no champion"."""
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        raise
 
 
-def holdout_auc(model_uri: str, holdout: pd.DataFrame, features: list[str], target: str) -> float:
-    """AUC of a registered model on the holdout, scored through its MLflow artifact."""
-    import mlflow
-
+def holdout_auc(
+    params: Params, name: str, version: str, holdout: pd.DataFrame, features: list[str]
+) -> float:
+    """AUC of a registered version on the holdout, scored through its registered artifact,
+    checksums verified, as serving loads it."""
     from tasks.metrics import classification_metrics
+    from tasks.predict import predict_proba
+    from tasks.registry import load_registered
 
-    scores = mlflow.pyfunc.load_model(model_uri).predict(holdout[features])["score"].to_numpy()
-    return classification_metrics(holdout[target].to_numpy(), scores, 0.5, 10)["roc_auc"]
+    model, featurizer, _ = load_registered(params.tracking, name, version)
+    scores = predict_proba(model, featurizer, holdout[features])
+    target = holdout[params.dataset.target.name].to_numpy()
+    return classification_metrics(target, scores, 0.5, 10)["roc_auc"]
 
 
 def _actor() -> str:
@@ -194,14 +207,14 @@ def gate_version(
 ) -> Decision:
     """Judge `version` against the champion of the moment and act on the verdict, atomically."""
     cfg, name, client = params.promote, params.registry.model_name, registry_client(params)
-    features, target = params.dataset.features.names, params.dataset.target.name
+    features = params.dataset.features.names
     _require_version(client, name, version)
     with locked(cfg.history_db) as conn:
         champion = alias_version(client, name, CHAMPION)  # read under the lock: no stale champion
-        candidate_auc = holdout_auc(f"models:/{name}/{version}", holdout, features, target)
+        candidate_auc = holdout_auc(params, name, version, holdout, features)
         champion_auc = None
         if champion is not None and champion != version:
-            champion_auc = holdout_auc(f"models:/{name}/{champion}", holdout, features, target)
+            champion_auc = holdout_auc(params, name, champion, holdout, features)
         checks = gate_checks(
             cfg,
             validation_passed=validation_passed,
@@ -276,10 +289,8 @@ def _install(
 
 
 def registry_client(params: Params) -> Any:
-    import mlflow
-
-    tracking.configure(params.tracking)
-    return mlflow.MlflowClient()
+    """The registry client promotion uses: every call retried on transient store faults."""
+    return tracking.client(params.tracking)
 
 
 def status(params: Params, limit: int = 10) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""Logging saved models to MLflow as pyfunc "models from code" and registering versions."""
+"""Logging saved models to MLflow as pyfunc "models from code", registering versions with a
+checksum of every file the model is rebuilt from, and loading them back verified."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -13,7 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.nets import WEIGHTS_FILE
+from tasks import tracking
+from tasks.config import TrackingConfig
+from tasks.errors import ModelIntegrityError
+from tasks.nets import CONFIG_FILE, FEATURIZER_FILE, WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,71 @@ def pip_requirements() -> list[str]:
     return reqs
 
 
-def weights_checksum(folder: Path) -> str:
-    return hashlib.sha256((Path(folder) / WEIGHTS_FILE).read_bytes()).hexdigest()
+# The version tag that records each file's SHA-256 at registration.
+CHECKSUM_TAGS = {
+    WEIGHTS_FILE: "loopline.weights_sha256",
+    CONFIG_FILE: "loopline.config_sha256",
+    FEATURIZER_FILE: "loopline.featurizer_sha256",
+}
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    """The checksum tags of a saved model folder."""
+    return {tag: _sha256(Path(folder) / file) for file, tag in CHECKSUM_TAGS.items()}
+
+
+def verify_checksums(folder: Path, tags: dict[str, str], label: str) -> None:
+    """Refuse a model whose files differ from what was registered: flipped bits on disk, a
+    truncated copy or a swapped file would otherwise serve silently wrong scores."""
+    if not tags.get(CHECKSUM_TAGS[WEIGHTS_FILE]):
+        raise ModelIntegrityError(
+            f"{label}: no weights checksum was recorded at registration (the registration did "
+            "not finish); it is not loaded: register the model again"
+        )
+    for file, tag in CHECKSUM_TAGS.items():
+        expected = tags.get(tag)
+        if expected is None:  # registered before config and featurizer were checksummed
+            continue
+        path = Path(folder) / file
+        actual = _sha256(path) if path.is_file() else "missing"
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"{label}: {file} does not match the checksum recorded at registration "
+                f"(sha256 {expected[:12]}…, found {actual[:12]}…): the artifact is corrupted or "
+                "was altered, so it is not loaded; restore the artifact store from a backup, "
+                "or roll back (`loopline rollback`) or retrain"
+            )
+
+
+def load_registered(store: TrackingConfig, name: str, model_version: str) -> tuple[Any, Any, Any]:
+    """A registered version's network, featurizer and registry entry, its files checked against
+    the registration checksums first. Rebuilt from JSON + safetensors by our own code: nothing
+    is unpickled and no code stored with the model runs."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    from tasks.nets import load_model
+
+    details = tracking.client(store).get_model_version(name, model_version)
+    with tempfile.TemporaryDirectory(prefix="loopline-model-") as tmp:
+        local = Path(
+            tracking.retrying(
+                store,
+                download_artifacts,
+                artifact_uri=f"models:/{name}/{model_version}",
+                dst_path=tmp,
+            )
+        )
+        artifacts = Model.load(local).flavors["python_function"]["artifacts"]
+        folder = local / artifacts["model_dir"]["path"]
+        verify_checksums(folder, details.tags, f"{name} v{model_version}")
+        model, featurizer = load_model(folder)
+    return model, featurizer, details
 
 
 @contextlib.contextmanager
@@ -67,23 +135,29 @@ def pyfunc_spec(folder: Path, example: pd.DataFrame) -> dict[str, Any]:
 
 
 def log_and_register(
-    folder: Path, registered_name: str, example: pd.DataFrame, tags: dict[str, str]
+    folder: Path,
+    registered_name: str,
+    example: pd.DataFrame,
+    tags: dict[str, str],
+    store: TrackingConfig,
 ) -> str:
-    """Log the model folder as a pyfunc in the active run, register it; returns the version."""
+    """Log the model folder as a pyfunc in the active run and register it; returns the version.
+    The version is created with all its tags, checksums included, in one call: no reader ever
+    sees a version without them. Store calls are retried on transient faults."""
     import mlflow
 
+    checksums = file_checksums(folder)  # of the files about to be logged
     spec = pyfunc_spec(folder, example)
     with _quiet_integer_hint():
-        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **spec)
-    model_version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    all_tags = {
-        **tags,
-        "loopline.weights_sha256": weights_checksum(folder),
-        "loopline.model_uri": info.model_uri,
-    }
-    for key, value in all_tags.items():
-        client.set_model_version_tag(registered_name, model_version, key, value)
+        info = tracking.retrying(store, mlflow.pyfunc.log_model, name="model", **spec)
+    registered = tracking.retrying(
+        store,
+        mlflow.register_model,
+        info.model_uri,
+        registered_name,
+        tags={**tags, **checksums, "loopline.model_uri": info.model_uri},
+    )
+    model_version = str(registered.version)
     log.info(
         "registered %s version %s (%s)",
         registered_name,

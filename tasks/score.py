@@ -8,10 +8,12 @@ duplicates, and a failed run leaves the previous file as it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from tasks import tracking
 from tasks.config import Params
 from tasks.errors import LooplineError, ValidationGateError
 from tasks.featurize import Featurizer
-from tasks.io import write_parquet
+from tasks.io import exclusive_lock, sweep_temps, write_parquet
 
 if TYPE_CHECKING:
     from tasks.validate import Outcome
@@ -73,25 +75,26 @@ def resolve_champion(params: Params) -> Champion:
 
 
 def resolve_alias(params: Params, alias: str) -> Champion | None:
-    """The version behind `alias`, loaded once from its registered artifacts (None if unset)."""
-    import mlflow
+    """The version behind `alias`, loaded once from its registered artifacts (None if unset).
 
+    The alias is read once: the version it names is immutable, so a promotion moving the alias
+    meanwhile cannot mix two models. Files that fail their registration checksums are refused
+    (ModelIntegrityError) and store faults are retried (TrackingStoreError once they persist).
+    """
     from tasks.promote import alias_version
+    from tasks.registry import load_registered
 
-    tracking.configure(params.tracking)
-    client = mlflow.MlflowClient()
     name = params.registry.model_name
-    version = alias_version(client, name, alias)
+    version = alias_version(tracking.client(params.tracking), name, alias)
     if version is None:
         return None
-    details = client.get_model_version(name, version)
-    wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+    model, featurizer, details = load_registered(params.tracking, name, version)
     threshold = float(details.tags.get("loopline.threshold", 0.5))
     return Champion(
         name,
         version,
-        wrapper.model,
-        wrapper.featurizer,
+        model,
+        featurizer,
         threshold,
         details.run_id,
         details.tags.get("loopline.window"),
@@ -139,6 +142,27 @@ def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
         "quarantine": cfg.quarantine_dir / stem,
         "shadow": cfg.shadow_dir / stem,
     }
+
+
+@contextlib.contextmanager
+def days_locked(params: Params, days: list[dt.date]) -> Iterator[None]:
+    """One run at a time per batch day: a second run of a day waits for the first, then
+    replaces its results, so the day ends with one predictions file and one monitoring run.
+    Days are locked in date order (overlapping ranges cannot deadlock); once held, temp files
+    a killed run left beside the day's outputs are removed."""
+    with contextlib.ExitStack() as stack:
+        for day in sorted(days):
+            stack.enter_context(
+                exclusive_lock(
+                    params.score.predictions_dir / f".{day.isoformat()}.lock",
+                    f"score {day}: waiting for another run of the same day to finish",
+                )
+            )
+            paths = day_paths(params, day)
+            for output in ("predictions", "quarantine", "shadow"):
+                for stale in sweep_temps(paths[output]):
+                    log.info("score %s: removed %s, left by a killed run", day, stale)
+        yield
 
 
 def score_frame(

@@ -8,17 +8,24 @@ parent by id rather than by an active-run stack.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tasks.config import Params, TrackingConfig
+from tasks.errors import TrackingStoreError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# MLflow error codes a server answers with while it is overloaded or restarting.
+TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 
 # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember what we exported ourselves so a
 # later configure() (another params file, another test) is not mistaken for a user override.
@@ -30,6 +37,8 @@ def configure(tracking: TrackingConfig) -> str:
     import mlflow
 
     global _exported_uri
+    # One retry policy, ours (`retries`): MLflow's own HTTP retries would wait minutes first.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     env_uri = os.environ.get("MLFLOW_TRACKING_URI")
     uri = env_uri if env_uri and env_uri != _exported_uri else tracking.uri
     if uri.startswith("sqlite:///"):
@@ -40,8 +49,86 @@ def configure(tracking: TrackingConfig) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     _exported_uri = uri
-    use_experiment(tracking, tracking.experiment)
+    retrying(tracking, use_experiment, tracking, tracking.experiment)
     return uri
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault that may pass by itself: SQLite locked by another writer, a connection refused
+    or timed out, a server saying it is busy. Anything else fails the same way again."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
+            return True
+        if getattr(seen, "error_code", None) in TRANSIENT_CODES:
+            return True
+        # `raise ... from None` ends the chain: a TrackingStoreError has had its retries.
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    return False
+
+
+def retrying(cfg: TrackingConfig, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call(*args, **kwargs)` against the MLflow store, retried with exponential backoff on
+    transient faults; after `cfg.retries` retries, one clear TrackingStoreError."""
+    import mlflow
+
+    name = getattr(call, "__name__", "call")
+    started, delay, attempt = time.monotonic(), cfg.backoff_seconds, 0
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            reason = _root_cause(exc)
+            if attempt == cfg.retries:
+                raise TrackingStoreError(
+                    f"MLflow store {mlflow.get_tracking_uri()}: {name} failed {attempt + 1} "
+                    f"times in {time.monotonic() - started:.1f} s ({reason}); check that the "
+                    "server is up or that no other process holds the database, then rerun "
+                    "(tracking.retries, tracking.backoff_seconds)"
+                ) from None
+            attempt += 1
+            log.warning(
+                "MLflow store: %s failed (%s); retry %d of %d in %.1f s",
+                name,
+                reason,
+                attempt,
+                cfg.retries,
+                delay,
+            )
+            time.sleep(delay)
+            delay *= 2
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class RetryingClient:
+    """An MlflowClient whose every call is retried on transient store faults (`retrying`)."""
+
+    def __init__(self, client: Any, cfg: TrackingConfig):
+        self._client, self._cfg = client, cfg
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+        return functools.partial(retrying, self._cfg, attr)
+
+
+def client(tracking: TrackingConfig) -> RetryingClient:
+    """A registry client on the configured store, retrying transient faults."""
+    import mlflow
+
+    configure(tracking)
+    return RetryingClient(mlflow.MlflowClient(), tracking)
 
 
 def use_experiment(tracking: TrackingConfig, name: str) -> Any:

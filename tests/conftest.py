@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import SLICE_DAYS, write_params
+from helpers import DAY, SLICE_DAYS, write_params
 
 from tasks.runtime import go_offline
 
@@ -110,3 +110,16 @@ def trained_copy(trained, tmp_path, monkeypatch) -> Path:
     shutil.copytree(trained, copy)
     monkeypatch.chdir(copy)
     return copy
+
+
+@pytest.fixture()
+def serving(trained_copy):
+    """The trained slice with a promoted champion and the day's batch and labels written."""
+    from tasks.config import load_params
+    from tasks.promote import run_promote
+    from tasks.score import write_day_batch
+
+    params = load_params("params.yaml")
+    assert run_promote(params).decision == "promoted"
+    write_day_batch(params, DAY)
+    return params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import yaml
 
 VENV_BIN = Path(sys.executable).parent
 SLICE_DAYS = 31  # the test slice: January 2013, ≈26k flights, every carrier and origin
+DAY = dt.date(2013, 1, 29)  # a nightly batch inside the test window of the trained slice
 
 
 # Small enough for a test, large enough to learn something: the slice is January 2013.
@@ -67,15 +69,69 @@ def write_params(root: Path, base: dict, source: Path, **sections: dict) -> Path
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """Run the real `loopline` console script in a subprocess."""
-    exe = VENV_BIN / "loopline"
-    proc = subprocess.run(
-        [str(exe), *args],
+def set_params(root: Path, section: str, **values: object) -> None:
+    """Change keys of one section of the params.yaml under `root`."""
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section] = {**params[section], **values}
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def spawn_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+    """Start the real `loopline` console script in a subprocess (to wait on, or to kill)."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "loopline"), *args],
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
-        timeout=300,
     )
-    return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run the real `loopline` console script in a subprocess, to its end."""
+    proc = spawn_cli(*args, cwd=cwd)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def register_again(params) -> str:
+    """Version 1's files registered once more: a new version exactly as good as the first."""
+    import mlflow
+    import pandas as pd
+
+    from tasks.distill import variant_folders
+    from tasks.promote import registry_client
+    from tasks.registry import log_and_register
+    from tasks.score import day_paths
+
+    name = params.registry.model_name
+    variant = registry_client(params).get_model_version(name, "1").tags["loopline.variant"]
+    example = pd.read_parquet(day_paths(params, DAY)["incoming"]).head(5)
+    with mlflow.start_run(run_name="registered again"):
+        return log_and_register(
+            variant_folders(params)[variant],
+            name,
+            example,
+            {"loopline.variant": variant},
+            params.tracking,
+        )
+
+
+# Gates version argv[1] of the trained project in the cwd once a file `go` exists there: run as
+# `python -c GATE_SCRIPT VERSION` to promote from another process.
+GATE_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from tasks.config import load_params
+from tasks.promote import gate_version
+from tasks.train import TrainingRecord, load_split
+params = load_params("params.yaml")
+record = TrainingRecord.load(params.train.model_dir)
+holdout = load_split(params, record.window, record.windows).test
+metrics = json.loads(Path("reports/metrics/candidate.json").read_text())
+while not Path("go").exists():
+    time.sleep(0.01)
+gate_version(params, sys.argv[1], holdout, metrics, None, True)
+"""

@@ -3,21 +3,18 @@ idempotent rerun, lineage, and every kind of bad batch refused or quarantined cl
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import mlflow
 import pandas as pd
 import pytest
-from helpers import run_cli
+from helpers import DAY, run_cli
 
 from tasks.config import load_params
 from tasks.drift import monitoring_run_id
 from tasks.errors import DataSourceError, ValidationGateError
-from tasks.promote import run_promote
 from tasks.score import NoChampionError, day_paths, score_day, write_day_batch
 
-DAY = dt.date(2013, 1, 29)  # inside the test window of the trained slice
 COLUMNS = [
     "flight_id",
     "sched_dep_local",
@@ -27,15 +24,6 @@ COLUMNS = [
     "model_version",
     "scored_at",
 ]
-
-
-@pytest.fixture()
-def serving(trained_copy):
-    """The trained slice with a promoted champion and the day's batch and labels written."""
-    params = load_params("params.yaml")
-    assert run_promote(params).decision == "promoted"
-    write_day_batch(params, DAY)
-    return params
 
 
 def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, prefect_harness):
@@ -55,7 +43,8 @@ def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, pref
     second = pd.read_parquet(path)
     assert len(second) == len(first)  # replaced, not appended
     pd.testing.assert_frame_equal(second.drop(columns="scored_at"), first.drop(columns="scored_at"))
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left
+    # no temp files left; beside the file only the day's (hidden, empty) lock
+    assert sorted(p.name for p in path.parent.iterdir()) == [f".{DAY}.lock", path.name]
 
     cost = summary["cost"]
     assert cost["rows"] == summary["scored"] and cost["cpu_s"] > 0 and cost["gpu_s"] == 0

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-import yaml
-from helpers import run_cli
+from helpers import GATE_SCRIPT, run_cli, set_params
 
 from tasks import stages
 from tasks.config import PromoteConfig, SelectConfig, load_params
@@ -78,13 +76,6 @@ def test_each_budget_is_a_named_check():
     assert "30.00 ms per batch vs budget 25.0 ms" in latency.reason()
 
 
-def _set_params(root: Path, section: str, **values) -> None:
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[section] = {**params[section], **values}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def _aliases(params) -> dict[str, str | None]:
     client = mlflow.MlflowClient()
     name = params.registry.model_name
@@ -126,6 +117,7 @@ def _register_inverted_student(params) -> str:
             params.registry.model_name,
             _holdout(params).head(5),
             {"loopline.variant": "student"},
+            params.tracking,
         )
 
 
@@ -153,7 +145,7 @@ def test_worse_candidate_stays_challenger_with_reasons(trained_copy):
 
 
 def test_latency_budget_breach_is_refused(trained_copy):
-    _set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
+    set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
     params = load_params("params.yaml")
     decision = run_promote(params)
     assert decision.decision == "rejected"
@@ -180,7 +172,7 @@ def test_rollback_and_its_errors(trained_copy):
 
 
 def test_forced_promotion_is_recorded_as_such(trained_copy):
-    _set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
+    set_params(trained_copy, "promote", max_latency_ms_p95=0.001)
     params = load_params("params.yaml")
     rejected = run_promote(params)
     code, _out, err = run_cli("promote", "--version", rejected.version, "--force", cwd=trained_copy)
@@ -218,31 +210,12 @@ def test_status_json_schema(trained_copy):
         assert entry["reasons"] and isinstance(entry["reasons"], list)
 
 
-RACER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from tasks.config import load_params
-    from tasks.promote import gate_version
-    from tasks.train import TrainingRecord, load_split
-    import json
-    params = load_params("params.yaml")
-    record = TrainingRecord.load(params.train.model_dir)
-    holdout = load_split(params, record.window, record.windows).test
-    metrics = json.loads(Path("reports/metrics/candidate.json").read_text())
-    while not Path("go").exists():
-        time.sleep(0.01)
-    gate_version(params, sys.argv[1], holdout, metrics, None, True)
-    """
-)
-
-
 def test_two_processes_promoting_at_once_lose_nothing(trained_copy):
     params = load_params("params.yaml")
     stages.distill(params)  # two registered candidates of equal quality: versions 1 and 2
     versions = ["1", "2"]
     racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, v], cwd=trained_copy) for v in versions
+        subprocess.Popen([sys.executable, "-c", GATE_SCRIPT, v], cwd=trained_copy) for v in versions
     ]
     time.sleep(3)  # both are importing and scoring; release them together
     (trained_copy / "go").touch()
