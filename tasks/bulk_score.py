@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.errors import LooplineError
-from tasks.featurize import Encoded, Featurizer
+from tasks.featurize import Encoded, Featurizer, Lookups
 from tasks.io import atomic_path
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METADATA_KEY = b"loopline"
+# Rows per output row group (pyarrow's default): each row group costs a fixed write overhead,
+# so one per scored batch made writing 3x slower (measured); 1Mi rows of ids and scores ≈ 13 MB.
+ROW_GROUP_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,13 @@ def open_source(source: Path, featurizer: Featurizer) -> pq.ParquetFile:
             f"{source}: lacks feature column(s) {missing} the model was trained on; add them "
             "(nulls are allowed)"
         )
+    # pre_buffer off: with it the reader keeps what it buffered of every row group read so far
+    # (measured: +124 MB of Arrow memory for 10M rows instead of 1M); without it, flat.
     return pq.ParquetFile(
-        source, read_dictionary=featurizer.categorical, page_checksum_verification=True
+        source,
+        read_dictionary=featurizer.categorical,
+        page_checksum_verification=True,
+        pre_buffer=False,
     )
 
 
@@ -94,14 +102,21 @@ def score_parquet(
     oov = dict.fromkeys(featurizer.categorical, 0)
     rows = 0
     with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        lookups: Lookups = {}
+        pending: list[pa.RecordBatch] = []  # scored rows not yet written: one row group's worth
         for batch in _batches(reader, source, batch_rows, wanted):
-            scored, encoded = _score_batch(champion, batch, ids, schema)
-            writer.write_batch(scored)
+            scored, encoded = _score_batch(champion, batch, ids, schema, lookups)
+            pending.append(scored)
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending))
+                pending = []
             for col, count in encoded.oov_counts.items():
                 oov[col] += count
             rows += batch.num_rows
             if on_batch is not None:
                 on_batch(batch.num_rows)
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending))
     result = BulkResult(rows, time.perf_counter() - started, Path(target), oov)
     log.info(
         "scored %s rows of %s with %s v%s in %.1f s (%s rows/s) → %s",
@@ -143,11 +158,15 @@ def _batches(
 
 
 def _score_batch(
-    champion: Champion, batch: pa.RecordBatch, ids: list[str], schema: pa.Schema
+    champion: Champion,
+    batch: pa.RecordBatch,
+    ids: list[str],
+    schema: pa.Schema,
+    lookups: Lookups,
 ) -> tuple[pa.RecordBatch, Encoded]:
     import torch
 
-    encoded = champion.featurizer.transform_arrow(batch)
+    encoded = champion.featurizer.transform_arrow(batch, lookups)
     with torch.inference_mode():
         logits = champion.model(
             torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)

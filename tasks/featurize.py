@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 from tasks.errors import LooplineError
 
 OOV = 0
+# Per categorical: the last Arrow dictionary seen and its vocabulary positions.
+Lookups = dict[str, tuple[pa.Array, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,16 @@ class Featurizer:
         ]
         return self._encode(len(frame), codes, numbers)
 
-    def transform_arrow(self, batch: pa.RecordBatch) -> Encoded:
+    def transform_arrow(self, batch: pa.RecordBatch, lookups: Lookups | None = None) -> Encoded:
         """Encode Arrow data without a pandas detour: bulk scoring reads Parquet in batches and
-        a categorical maps through its (small) dictionary instead of hashing every row."""
+        a categorical maps through its (small) dictionary instead of hashing every row.
+        `lookups`, kept by the caller across a stream's batches, saves mapping a dictionary
+        again while it stays the same (Parquet shares one per row group)."""
         self._require(batch.schema.names)
+        lookups = {} if lookups is None else lookups
         codes = {}
         for col in self.categorical:
-            codes[col] = self._arrow_codes(col, batch.column(col))
+            codes[col] = self._arrow_codes(col, batch.column(col), lookups)
         numbers = [self._arrow_numbers(col, batch.column(col)) for col in self.numeric]
         return self._encode(batch.num_rows, codes, numbers)
 
@@ -112,7 +117,9 @@ class Featurizer:
         if missing:
             raise LooplineError(f"featurizer: input lacks feature column(s) {missing}")
 
-    def _arrow_codes(self, col: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    def _arrow_codes(
+        self, col: str, values: pa.Array, lookups: Lookups
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Vocabulary positions (-1: unseen or null) and the not-null mask of one column (None:
         no nulls)."""
         if not pa.types.is_dictionary(values.type):
@@ -120,9 +127,14 @@ class Featurizer:
                 as_text = values.to_pandas()  # the same text a pandas frame would give
                 values = pa.array(as_text.astype(str).where(as_text.notna()), pa.string())
             values = pc.dictionary_encode(values)
-        vocabulary = pd.Index(self.vocabularies[col])
-        lookup = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
-        lookup = np.append(lookup, -1).astype(np.int32)  # the last slot: nulls
+        known = lookups.get(col)
+        if known is not None and known[0].equals(values.dictionary):
+            lookup = known[1]
+        else:
+            vocabulary = pd.Index(self.vocabularies[col])
+            lookup = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
+            lookup = np.append(lookup, -1).astype(np.int32)  # the last slot: nulls
+            lookups[col] = (values.dictionary, lookup)
         if values.null_count == 0:  # the common case: two passes fewer
             return lookup[values.indices.to_numpy()], None
         indices = pc.fill_null(values.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)

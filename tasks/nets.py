@@ -56,7 +56,7 @@ class TabularNet(nn.Module):
         width = sum(config.embedding_dims) + config.numeric_width
         layers: list[nn.Module] = []
         for size in config.hidden:
-            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(config.dropout)]
+            layers += [nn.Linear(width, size), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
             width = size
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
