@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from helpers import run_cli
 
 from tasks.bulk_score import METADATA_KEY, score_parquet
 from tasks.config import Params
@@ -19,7 +20,6 @@ from tasks.featurize import Featurizer
 from tasks.nets import NetConfig, TabularNet
 from tasks.predict import predict_proba
 from tasks.score import Champion
-from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
