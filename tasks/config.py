@@ -256,6 +256,11 @@ class ScoreConfig(StrictModel):
         "the batch (a recoding upstream) instead of scoring it all through the unseen bucket"
     )
     min_rows: int = Field(ge=1)
+    empty_columns: Literal["score", "fail"] = Field(
+        description="a nullable feature with no value at all in a batch: score it on the "
+        "training median and its missing-value indicator, warned and counted (score), or fail "
+        "the batch (fail)"
+    )
 
 
 class DriftConfig(StrictModel):

@@ -64,6 +64,7 @@ def build_contract(
     min_rows: int,
     with_target: bool = True,
     name: str = "features",
+    empty_nullable_fails: bool = True,
 ) -> Contract:
     """Expectations for the feature table (with label) or a nightly batch (without)."""
     import great_expectations.expectations as gxe
@@ -105,7 +106,7 @@ def build_contract(
             meta=meta(f"column {c} is entirely null (a nullable feature may have gaps only)"),
         )
         for c in features.names
-        if rules.get(c, ColumnRule()).nullable
+        if empty_nullable_fails and rules.get(c, ColumnRule()).nullable
     ]
 
     rows: list[Any] = []

@@ -34,6 +34,7 @@ def nightly_contract(params: Params, first: dt.date, last: dt.date) -> Contract:
         min_rows=params.score.min_rows,
         with_target=False,
         name=first.isoformat() if first == last else f"{first}..{last}",
+        empty_nullable_fails=params.score.empty_columns == "fail",
     )
 
 

