@@ -28,7 +28,7 @@ def test_ticks_cover_every_day_once_in_order():
         ticks(D(2013, 4, 2), D(2013, 4, 1), 7)
 
 
-def _day(date: str, scored: int, rate: float, oov: dict) -> dict:
+def _day(date: str, scored: int, rate: float, oov: dict, empty: list[str] | None = None) -> dict:
     return {
         "date": date,
         "rows": scored + 1,
@@ -39,6 +39,7 @@ def _day(date: str, scored: int, rate: float, oov: dict) -> dict:
         "positive_rate_predicted": rate,
         "mean_score": rate,
         "out_of_vocabulary": oov,
+        "empty_columns": empty or [],
         "seconds": 0.5,
         "predictions": f"{date}.parquet",
     }
@@ -47,11 +48,13 @@ def _day(date: str, scored: int, rate: float, oov: dict) -> dict:
 def test_combine_days_sums_counts_and_weights_rates_by_rows():
     one = _day("2013-04-01", 100, 0.1, {"dest": 2})
     assert combine_days([one]) is one
-    both = combine_days([one, _day("2013-04-02", 300, 0.3, {"dest": 1, "carrier": 4})])
+    later = _day("2013-04-02", 300, 0.3, {"dest": 1, "carrier": 4}, ["temp", "dewp"])
+    both = combine_days([one, later])
     assert (both["start"], both["date"]) == ("2013-04-01", "2013-04-02")
     assert (both["rows"], both["scored"], both["quarantined"]) == (402, 400, 2)
     assert both["positive_rate_predicted"] == pytest.approx((100 * 0.1 + 300 * 0.3) / 400)
     assert both["out_of_vocabulary"] == {"dest": 3, "carrier": 4}
+    assert both["empty_columns"] == ["dewp", "temp"]  # any day's, once
     assert both["seconds"] == pytest.approx(1.0)
     assert len(both["days"]) == 2
 
