@@ -7,11 +7,14 @@ at 1M rows for scale.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 import bench
 from bench.common import Row, at_most
@@ -87,26 +90,29 @@ def _measure(mode: str, source: Path, work: Path) -> dict:
     params = load_params("params.yaml")
     champion = variant(params, VARIANT)
     ids = params.dataset.id_columns
-    baseline = _status("VmRSS")
-    started = time.perf_counter()
     if mode == "ours":
-        done = score_parquet(
+        run = functools.partial(
+            score_parquet,
             champion,
             source,
             work / "out.parquet",
             id_columns=ids,
             batch_rows=params.score.chunk_rows,
-        ).rows
+        )
     else:
         import mlflow
 
         served = mlflow.pyfunc.load_model(str(work / VARIANT))
-        baseline = _status("VmRSS")
-        started = time.perf_counter()
-        frame = pd.read_parquet(source)
-        scores = served.predict(frame)["score"].to_numpy()
-        frame[ids].assign(score=scores).to_parquet(work / "out.parquet", index=False)
-        done = len(frame)
+
+        def run() -> None:
+            frame = pd.read_parquet(source)
+            scores = served.predict(frame)["score"].to_numpy()
+            frame[ids].assign(score=scores).to_parquet(work / "out.parquet", index=False)
+
+    baseline = _status("VmRSS")  # the process with its model loaded, before any row
+    started = time.perf_counter()
+    run()
+    done = pq.read_metadata(source).num_rows
     seconds = time.perf_counter() - started
     peak = _status("VmHWM")
     return {"peak_rss": peak, "baseline_rss": baseline, "rows_per_s": done / seconds}

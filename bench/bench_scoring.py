@@ -28,7 +28,7 @@ from bench.workload import (
 )
 from tasks.bulk_score import score_parquet
 from tasks.config import Params
-from tasks.featurize import Lookups
+from tasks.featurize import Encoded, Lookups
 from tasks.score import Champion
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,13 @@ def _raw_limit(
     table = pq.read_table(source, columns=columns, read_dictionary=dictionaries)
     batches = table.to_batches(max_chunksize=params.score.chunk_rows)
     lookups: Lookups = {}
-    featurize = best_of(lambda: [champion.featurizer.transform_arrow(b, lookups) for b in batches])
-    tensors = []
-    for batch in batches:
-        encoded = champion.featurizer.transform_arrow(batch, lookups)
-        tensors.append((torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)))
+    encoded: list[Encoded] = []
+
+    def featurize_all() -> None:
+        encoded[:] = [champion.featurizer.transform_arrow(b, lookups) for b in batches]
+
+    featurize = best_of(featurize_all)
+    tensors = [(torch.from_numpy(e.categorical), torch.from_numpy(e.numeric)) for e in encoded]
 
     @torch.inference_mode()
     def forward() -> None:

@@ -279,23 +279,22 @@ def predict(app: App, source: Path, target: Path, alias: str) -> None:
     (that is the nightly `score`): unseen categories go to the out-of-vocabulary bucket."""
     from rich.progress import Progress
 
-    from tasks.bulk_score import open_source, score_parquet
+    from tasks.bulk_score import score_parquet
     from tasks.score import resolve_alias, resolve_champion
 
     params = app.params
     model = resolve_champion(params) if alias == "champion" else resolve_alias(params, alias)
     if model is None:
         raise click.ClickException(f"{params.registry.model_name}: no version holds @{alias}")
-    total = open_source(source, model.featurizer).metadata.num_rows
     with Progress(transient=True) as progress:
-        bar = progress.add_task(f"scoring with v{model.version}", total=total)
+        bar = progress.add_task(f"scoring with v{model.version}", total=None)
         result = score_parquet(
             model,
             source,
             target,
             id_columns=params.dataset.id_columns,
             batch_rows=params.score.chunk_rows,
-            on_batch=lambda rows: progress.advance(bar, rows),
+            on_batch=lambda rows, total: progress.update(bar, advance=rows, total=total),
         )
     click.echo(
         f"{result.rows:,} rows scored by {model.name} v{model.version} in {result.seconds:.1f} s "

@@ -85,10 +85,11 @@ def score_parquet(
     *,
     id_columns: list[str],
     batch_rows: int,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> BulkResult:
     """Score every row of `source` into `target`: the id columns found in the input, `score`
-    (float32) and `prediction` (int8); the model's identity in the file's metadata."""
+    (float32) and `prediction` (int8); the model's identity in the file's metadata.
+    `on_batch(rows, total)` is told each batch's rows and the file's total."""
     started = time.perf_counter()
     featurizer = champion.featurizer
     reader = open_source(source, featurizer)
@@ -104,17 +105,19 @@ def score_parquet(
     with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         lookups: Lookups = {}
         pending: list[pa.RecordBatch] = []  # scored rows not yet written: one row group's worth
+        written = 0
+        total = reader.metadata.num_rows
         for batch in _batches(reader, source, batch_rows, wanted):
             scored, encoded = _score_batch(champion, batch, ids, schema, lookups)
             pending.append(scored)
-            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+            rows += batch.num_rows
+            if rows - written >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(pending))
-                pending = []
+                pending, written = [], rows
             for col, count in encoded.oov_counts.items():
                 oov[col] += count
-            rows += batch.num_rows
             if on_batch is not None:
-                on_batch(batch.num_rows)
+                on_batch(batch.num_rows, total)
         if pending:
             writer.write_table(pa.Table.from_batches(pending))
     result = BulkResult(rows, time.perf_counter() - started, Path(target), oov)
