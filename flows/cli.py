@@ -366,7 +366,8 @@ def demo(app: App, start: str, end: str) -> None:
     page = build_summary(params, result)
     click.echo(
         f"\nreplay {start} → {end}: {result['seconds']['total'] / 60:.1f} min "
-        f"(oracle training {result['seconds']['oracle_training']:.0f} s); "
+        f"(oracle training {result['seconds']['oracle_training']:.0f} s beside the loop, "
+        f"waited for {result['seconds']['oracle_wait']:.0f} s); "
         f"summary {time.perf_counter() - started:.1f} s\n"
         f"summary page       {page.resolve().as_uri()}\n"
         f"replay figures     {replay_summary_path(params)}\n"

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tasks.config import Params
 from tasks.errors import LooplineError
 from tasks.io import write_json
 from tasks.metrics import classification_metrics
+from tasks.oracle import BackgroundOracles
 from tasks.score import Champion, day_paths, resolve_champion, score_frame, write_day_batch
 
 log = logging.getLogger(__name__)
@@ -53,17 +55,21 @@ def replay(
     write the per-month table and every tick to `<drift.report_dir>/../replay/summary.json`."""
     started = time.perf_counter()
     static = resolve_champion(params)  # the model the loop started with, never replaced here
-    comparison = _Comparison(params, static)
-    scored, records = [], []
-    for first, last in ticks(start, end, params.replay.cadence_days):
-        tick_days = days_between(first, last)
-        for day in tick_days:
-            write_day_batch(params, day)
-        result = run_tick(first, last)
-        scored.extend(comparison.score(day) for day in tick_days)
-        records.append(tick_record(first, last, result))
-        if progress is not None:
-            progress(first, last, result)
+    schedule = ticks(start, end, params.replay.cadence_days)
+    months = sorted({day.replace(day=1) for day in days_between(start, end)})
+    with BackgroundOracles(params, months) if params.replay.oracle else nullcontext() as oracles:
+        comparison = _Comparison(params, static, oracles)
+        scored, records = [], []
+        for first, last in schedule:
+            tick_days = days_between(first, last)
+            for day in tick_days:
+                write_day_batch(params, day)
+            result = run_tick(first, last)
+            scored.extend(comparison.score(day) for day in tick_days)
+            records.append(tick_record(first, last, result))
+            if progress is not None:
+                progress(first, last, result)
+        oracle_wait = oracles.waited_s if oracles else 0.0
     write_day_batch_labels_for_last(params, end)
     table = monthly_table(params, pd.concat(scored, ignore_index=True), pd.DataFrame(records))
     final = resolve_champion(params)
@@ -81,6 +87,7 @@ def replay(
         "seconds": {
             "total": time.perf_counter() - started,
             "oracle_training": comparison.oracle_seconds,
+            "oracle_wait": oracle_wait,
         },
     }
     write_json(replay_summary_path(params), summary)
@@ -103,20 +110,20 @@ def replay_summary_path(params: Params) -> Path:
 class _Comparison:
     """Scores each replayed day's served rows with the static model and the monthly oracle."""
 
-    def __init__(self, params: Params, static: Champion) -> None:
-        self.params, self.static = params, static
+    def __init__(self, params: Params, static: Champion, oracles: BackgroundOracles | None) -> None:
+        self.params, self.static, self.oracles = params, static, oracles
         self.oracle: Champion | None = None
         self.oracle_seconds = 0.0
 
     def _oracle_for(self, day: dt.date) -> Champion | None:
-        if not self.params.replay.oracle:
+        if self.oracles is None:
             return None
-        if self.oracle is None or self.oracle.version != f"{day:%Y-%m}":
-            from tasks.oracle import train_oracle
-
-            started = time.perf_counter()
-            self.oracle = train_oracle(self.params, day.replace(day=1))
-            self.oracle_seconds += time.perf_counter() - started
+        month = day.replace(day=1)
+        if self.oracle is None or self.oracle.version != f"{month:%Y-%m}":
+            result = self.oracles.get(month)
+            self.oracle = result.champion
+            self.oracle_seconds += result.seconds
+            log.info("oracle %s: trained beside the loop in %.1f s", month, result.seconds)
         return self.oracle
 
     def score(self, day: dt.date) -> pd.DataFrame:

@@ -110,6 +110,7 @@ def build_summary(params: Params, replay: dict) -> Path:
     months, ticks = replay["months"], replay["ticks"]
     seconds = replay.get("seconds", {})
     replay_min, oracle_s = seconds.get("total", 0) / 60, seconds.get("oracle_training", 0)
+    oracle_wait_s = seconds.get("oracle_wait", 0)
     teacher_record = params.train.model_dir / "training.json"
     window = json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
     trained_on = f"{window['start']}..{window['end']}" if window else "n/a"
@@ -120,7 +121,8 @@ each day's flights are scored by the champion; drift and the retrain decision ru
 tick. Static model: v{replay["static_version"]} (trained on {replay.get("static_window")}). Oracle:
 {html.escape(str(replay.get("oracle_net")))} network retrained at each month start on every label
 so far. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
-{replay_min:.1f} min (oracle training {oracle_s:.0f} s).</p>
+{replay_min:.1f} min (oracle training {oracle_s:.0f} s in a worker process beside the loop, which
+waited {oracle_wait_s:.0f} s for it).</p>
 <h2>Does the loop pay? Monthly ROC AUC</h2>
 {auc_plot(months)}
 {_months_table(months)}

@@ -7,12 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 from helpers import write_params
 
 from tasks import stages
 from tasks.config import load_params
+from tasks.score import score_frame
 
 START, END = dt.date(2013, 2, 1), dt.date(2013, 3, 10)
 
@@ -107,3 +111,33 @@ def test_demo_replays_weekly_and_writes_the_summary(demo_project, prefect_harnes
     assert start_from_pipeline_model(params) == pipeline
     assert status(params)["champion"]["version"] == pipeline
     assert not params.retrain.state_path.exists()
+
+
+def test_the_oracle_trained_beside_the_loop_is_the_one_trained_in_process(project):
+    """The replay trains its oracles in a worker process from a history read once: each must be
+    the very model `train_oracle` fits from the files, on its own month's window."""
+    from tasks.oracle import BackgroundOracles, train_oracle
+
+    params = load_params("params.yaml")
+    for name in ("ingest", "validate"):
+        stages.STAGES[name](params)
+    months = [dt.date(2013, 1, 20), dt.date(2013, 2, 1)]  # a mid-month "start" learns less
+    rows = pd.read_parquet(params.validate_.validated_dir).head(2000)
+    with BackgroundOracles(params, months) as oracles:
+        beside = {m: oracles.get(m).champion for m in months}
+    assert oracles.waited_s > 0
+    threads = torch.get_num_threads()
+    try:
+        in_process = train_oracle(params, months[1], threads=1)  # as the worker trains it
+    finally:
+        torch.set_num_threads(threads)
+
+    assert beside[months[1]].version == in_process.version == "2013-02"
+    assert beside[months[1]].window == in_process.window == "2013-01-01..2013-01-31"
+    np.testing.assert_array_equal(
+        score_frame(beside[months[1]], rows, 500)[0], score_frame(in_process, rows, 500)[0]
+    )
+    assert beside[months[0]].window == "2013-01-01..2013-01-19"
+    assert not np.allclose(
+        score_frame(beside[months[0]], rows, 500)[0], score_frame(in_process, rows, 500)[0]
+    )
