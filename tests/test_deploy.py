@@ -58,7 +58,7 @@ def test_services_are_wired_to_each_other(services):
     port = command[command.index("--port") + 1]
     assert worker["environment"]["MLFLOW_TRACKING_URI"] == f"http://mlflow:{port}"
     assert f"mlflow:{port}" in mlflow["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
-    prefect_db = prefect["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
+    prefect_db = prefect["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
     assert prefect_db.endswith("@postgres:5432/prefect")  # its own database, created at init
     assert "CREATE DATABASE prefect" in (DEPLOY / "postgres-init.sql").read_text()
     assert worker["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
