@@ -94,15 +94,27 @@ def validate(app: App, input_path: Path | None) -> None:
     callback=_date,
     help="End of the training window (YYYY-MM-DD); default: train.window in params.",
 )
+@click.option(
+    "--nproc",
+    type=int,
+    default=None,
+    help="Processes training the teacher (DDP under torchrun when > 1); default: train.nproc.",
+)
 @pass_app
-def train(app: App, until: str | None) -> None:
+def train(app: App, until: str | None, nproc: int | None) -> None:
     """Run the Prefect flow `training`: validate → teacher → evaluate → distil → register."""
-    app.params  # noqa: B018  (fail fast on a bad params file, before Prefect starts)
+    from tasks.config import override
+
+    params = app.params  # fail fast on a bad params file or --nproc, before Prefect starts
+    if nproc is not None:
+        override(params, "--nproc", "train", nproc=nproc)
     prefect_defaults()
     from flows.training import training_flow
 
     training_flow(
-        params_path=str(app.params_path), until=dt.date.fromisoformat(until) if until else None
+        params_path=str(app.params_path),
+        until=dt.date.fromisoformat(until) if until else None,
+        nproc=nproc,
     )
 
 

@@ -16,7 +16,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 from flows.common import IO_RETRIES
 from tasks import stages
 from tasks.accounting import training_cost
-from tasks.config import Params, load_params
+from tasks.config import Params, load_params, override
 from tasks.distill import CANDIDATE_FILE
 from tasks.evaluate import HEADLINE_METRICS
 
@@ -69,9 +69,12 @@ def promote_task(params: Params) -> dict:
 
 
 @flow(name="training", log_prints=False)
-def training_flow(params_path: str = "params.yaml", until: dt.date | None = None) -> dict:
+def training_flow(
+    params_path: str = "params.yaml", until: dt.date | None = None, nproc: int | None = None
+) -> dict:
     """Train, evaluate, distil and gate a candidate on the window ending at `until` (default:
-    params' window). A gate that says no ends Completed with result "not promoted"."""
+    params' window), the teacher on `nproc` processes (default: train.nproc). A gate that says
+    no ends Completed with result "not promoted"."""
     from prefect.runtime import flow_run
 
     from tasks import tracking
@@ -79,6 +82,8 @@ def training_flow(params_path: str = "params.yaml", until: dt.date | None = None
 
     logger = get_run_logger()
     params = load_params(params_path)
+    if nproc is not None:
+        params = override(params, "--nproc", "train", nproc=nproc)
     if not Path(params.ingest.features_dir).exists():
         ingest_task(params)
     validation = validate_task(params)

@@ -177,6 +177,12 @@ class TrainConfig(StrictModel):
     test_days: int = Field(ge=1)
     seed: int
     threads: int = Field(ge=1)
+    nproc: int = Field(
+        default=1, ge=1, description="teacher training processes; > 1: DDP under torchrun"
+    )
+    ddp_timeout_s: int = Field(
+        default=120, ge=10, description="a rank waits this long for the others before failing"
+    )
     min_category_count: int = Field(ge=1)
     net: NetShape
     schedule: Schedule
@@ -446,6 +452,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def override(params: Params, origin: str, section: str, **values: Any) -> Params:
+    """`params` with keys of one section replaced (a command-line option), checked exactly as
+    params.yaml is: a bad value is one ConfigError line naming `origin` and the key."""
+    raw = params.model_dump(mode="json", by_alias=True)
+    raw[section] = {**raw[section], **values}
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: " + "; ".join(_describe(e) for e in exc.errors())) from None
 
 
 def _describe(error: Any) -> str:
