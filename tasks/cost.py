@@ -19,8 +19,9 @@ from tasks.config import CostConfig
 
 @dataclass(frozen=True)
 class Usage:
-    """Resources one piece of work used: wall seconds, CPU seconds (all threads of this process,
-    user + system) and GPU seconds (wall time while the work ran on a GPU)."""
+    """Resources one piece of work used: wall seconds, CPU seconds (all threads of this process
+    and of the child processes it waited for, user + system) and GPU seconds (wall time while
+    the work ran on a GPU)."""
 
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -43,13 +44,21 @@ class Meter:
 
 
 def _cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    """This process's CPU plus that of the children it has waited for: the ranks of a DDP
+    training run in processes of their own (via torchrun), and their seconds count too."""
+    return sum(
+        ru.ru_utime + ru.ru_stime
+        for ru in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
 
 
 @contextlib.contextmanager
 def measure(on_gpu: bool = False) -> Iterator[Meter]:
-    """Wall and CPU seconds of the block (CPU of the whole process: run one stage at a time)."""
+    """Wall and CPU seconds of the block (CPU of the whole process and its reaped children: run
+    one stage at a time)."""
     meter = Meter()
     wall, cpu = time.perf_counter(), _cpu_seconds()
     try:

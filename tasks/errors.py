@@ -53,3 +53,8 @@ class TrackingStoreError(LooplineError):
     """The MLflow store stayed locked or unreachable through every retry (`tracking.retries`)."""
 
     exit_code = 4
+
+
+class DistributedTrainingError(LooplineError):
+    """A rank of a multi-process (DDP) training failed or timed out; the message names the rank
+    and the log that holds its traceback."""

@@ -8,6 +8,7 @@ plus `training.json` (windows, fingerprint, history, MLflow run ids) for the lat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import warnings
@@ -18,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from tasks import tracking
-from tasks.config import DateWindow, Params
+from tasks.config import DateWindow, Params, TrainConfig
 from tasks.featurize import Featurizer
 from tasks.ingest import EVENT_DATE
 from tasks.io import fingerprint, read_partitions, write_json
 from tasks.nets import NetConfig, TabularNet, parameter_count, save_model
 from tasks.split import Split, SplitWindows, split_frame, split_windows, training_window
-from tasks.training_loop import TrainingData, fit, run_key, seed_everything
+from tasks.training_loop import Distributed, TrainingData, fit, run_key, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,24 @@ def encode(
 def run_train(
     params: Params, until: dt.date | None = None, parent_run_id: str | None = None
 ) -> dict:
-    """The stage. Without `parent_run_id` (e.g. under DVC) it opens the parent MLflow run."""
+    """The stage. Without `parent_run_id` (e.g. under DVC) it opens the parent MLflow run. With
+    `train.nproc` > 1 the teacher trains on that many processes under torchrun."""
+    if params.train.nproc == 1:
+        return train_teacher(params, until, parent_run_id)
+    from tasks.ddp import launch
+
+    launch(params, until, parent_run_id)
+    return json.loads((params.train.model_dir / TRAINING_RECORD).read_text(encoding="utf-8"))
+
+
+def train_teacher(
+    params: Params,
+    until: dt.date | None,
+    parent_run_id: str | None,
+    distributed: Distributed | None = None,
+) -> dict:
+    """Fit and write the teacher. Under DDP every rank calls this; only rank 0 talks to MLflow
+    and writes files, and it alone returns the record."""
     cfg, target = params.train, params.dataset.target.name
     window = training_window(cfg, until)
     windows = split_windows(window, cfg.validation_days, cfg.test_days)
@@ -90,7 +108,7 @@ def run_train(
         params.dataset.features.numeric,
         cfg.min_category_count,
     )
-    seed_everything(cfg.seed, cfg.threads)
+    seed_everything(cfg.seed, rank_threads(cfg))
     net_config = NetConfig.for_featurizer(
         featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
     )
@@ -98,27 +116,34 @@ def run_train(
     train_data = encode(featurizer, split.train, target)
     val_data = encode(featurizer, split.validation, target)
 
+    key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp)
+    teacher_fit = functools.partial(
+        fit,
+        model,
+        train_data,
+        val_data,
+        cfg.schedule,
+        seed=cfg.seed,
+        checkpoint_dir=cfg.checkpoint_dir,
+        key=key,
+        name="teacher",
+        distributed=distributed,
+    )
+    if distributed is not None and not distributed.is_main:
+        teacher_fit()
+        return {}
+
     tags = tracking.lineage_tags(params, data_fp)
     if parent_run_id is None:
         parent_run_id = tracking.start_parent(params, f"training {window.end}", tags)
     else:
         tracking.configure(params.tracking)
-    key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp)
+    world_size = 1 if distributed is None else distributed.world_size
     with tracking.child_run(
         parent_run_id, "teacher", {**tags, "loopline.variant": "teacher"}
     ) as run:
         _log_training_inputs(params, split, cfg.model_dump(mode="json"))
-        result = fit(
-            model,
-            train_data,
-            val_data,
-            cfg.schedule,
-            seed=cfg.seed,
-            checkpoint_dir=cfg.checkpoint_dir,
-            key=key,
-            name="teacher",
-            on_epoch=_log_epoch,
-        )
+        result = teacher_fit(on_epoch=_log_epoch)
         save_model(result.model, featurizer, cfg.model_dir)
         summary = {
             "parameters": parameter_count(result.model),
@@ -126,7 +151,8 @@ def run_train(
             "epochs_run": len(result.history),
             "train_seconds": result.seconds,
             "train_samples_per_s": result.samples_per_s,
-            "threads": cfg.threads,
+            "threads": rank_threads(cfg),
+            "world_size": world_size,
         }
         tracking.log_metrics(summary)
         teacher_run_id = run.info.run_id
@@ -155,6 +181,12 @@ def run_train(
         cfg.model_dir,
     )
     return record
+
+
+def rank_threads(cfg: TrainConfig) -> int:
+    """Torch threads of one training process: `train.threads` shared by the ranks, so N ranks
+    do not oversubscribe the cores one process would use."""
+    return max(1, cfg.threads // cfg.nproc)
 
 
 def _log_epoch(record: dict) -> None:

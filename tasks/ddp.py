@@ -1,0 +1,134 @@
+"""The teacher trained data-parallel: DistributedDataParallel on `train.nproc` processes.
+
+The stage starts `python -m torch.distributed.run --standalone` as a subprocess, rather than
+torch's launcher API in-process: the stage may run in a Prefect task's worker thread, where the
+elastic agent cannot install its signal handlers, and the agent's logging and process-group
+state would leak into the caller. Each rank runs `main` below, which calls the very same
+`train_teacher` as the one-process path with its `Distributed` place (gloo on CPU, nccl when
+CUDA is available). torchrun stops the other ranks as soon as one exits with an error; a rank
+that hangs instead makes the others fail after `train.ddp_timeout_s`, so the stage never waits
+forever. Either way the stage raises one DistributedTrainingError naming the rank and the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from tasks.config import Params
+from tasks.errors import DistributedTrainingError
+
+log = logging.getLogger(__name__)
+
+FAILED = "loopline-rank-failed:"  # how a rank reports its own error in the log, on one line
+LOG_FILE = "torchrun.log"
+PARAMS_FILE = "params.json"
+# torchrun's summary of the first failed process (one that died without reporting, e.g. killed)
+ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+
+
+def launch(params: Params, until: dt.date | None, parent_run_id: str | None) -> None:
+    """Train the teacher on `train.nproc` processes; return once rank 0 wrote the model folder
+    and training.json. Rank logs stay in a temp folder only when something failed."""
+    from tasks.train import rank_threads
+
+    cfg = params.train
+    logs = Path(tempfile.mkdtemp(prefix="loopline-ddp-"))
+    (logs / PARAMS_FILE).write_text(params.model_dump_json(by_alias=True), encoding="utf-8")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={cfg.nproc}",
+        "--max-restarts=0",
+        "-m",
+        "tasks.ddp",
+        str(logs / PARAMS_FILE),
+        *(["--until", until.isoformat()] if until else []),
+        *(["--parent-run-id", parent_run_id] if parent_run_id else []),
+    ]
+    # The ranks import this very code (not another install of it) and share train.threads.
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(rank_threads(cfg))}
+    log.info("teacher: DDP on %d processes under torchrun (logs: %s)", cfg.nproc, logs)
+    with (logs / LOG_FILE).open("w", encoding="utf-8") as stderr:
+        code = subprocess.run(command, stderr=stderr, env=env, check=False).returncode
+    if code != 0:
+        raise DistributedTrainingError(failure(logs / LOG_FILE, code, cfg.nproc))
+    shutil.rmtree(logs, ignore_errors=True)
+
+
+def failure(log_path: Path, code: int, nproc: int) -> str:
+    """One line: which rank failed and how, from the rank's own report or torchrun's summary."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    reported = [line for line in text.splitlines() if line.startswith(FAILED)]
+    if reported:
+        what = reported[0].removeprefix(FAILED).strip()
+    elif match := ROOT_CAUSE.search(text, text.rfind("Root Cause") + 1):
+        rank, exit_code = match.group(1), int(match.group(2))
+        how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+        what = f"rank {rank}: {how}"
+    else:
+        what = f"torchrun exit code {code}"
+    return f"train: DDP training on {nproc} processes failed, {what}; log: {log_path}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One rank (torchrun sets RANK, LOCAL_RANK, WORLD_SIZE and the rendezvous address)."""
+    from tasks.runtime import go_offline, setup_logging
+
+    go_offline()
+    parser = argparse.ArgumentParser(prog="tasks.ddp")
+    parser.add_argument("params_json", type=Path)
+    parser.add_argument("--until", type=dt.date.fromisoformat)
+    parser.add_argument("--parent-run-id")
+    args = parser.parse_args(argv)
+    rank = int(os.environ["RANK"])
+    if rank == 0:
+        setup_logging()  # rank 0 speaks for the run on the console, as one process would
+    else:
+        logging.basicConfig(level=logging.WARNING, format=f"rank {rank}: %(message)s")
+    try:
+        params = Params.model_validate_json(args.params_json.read_text(encoding="utf-8"))
+        _train_rank(params, args.until, args.parent_run_id, rank)
+    except Exception as exc:
+        traceback.print_exc()  # to stderr: the log file, not the console
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"{FAILED} rank {rank}: {type(exc).__name__}: {first}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _train_rank(params: Params, until: dt.date | None, parent_run_id: str | None, rank: int):
+    import torch
+    import torch.distributed as dist
+
+    from tasks.train import train_teacher
+    from tasks.training_loop import Distributed
+
+    if torch.cuda.is_available():
+        backend, device = "nccl", torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    else:
+        backend, device = "gloo", torch.device("cpu")
+    timeout = dt.timedelta(seconds=params.train.ddp_timeout_s)
+    dist.init_process_group(backend, timeout=timeout)
+    try:
+        place = Distributed(rank, dist.get_world_size(), device)
+        train_teacher(params, until, parent_run_id, place)
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
