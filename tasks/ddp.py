@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tasks.errors import DistributedTrainingError
 log = logging.getLogger(__name__)
 
 FAILED = "loopline-rank-failed:"  # how a rank reports its own error in the log, on one line
+LOG_DIR = "ddp-logs"
 LOG_FILE = "torchrun.log"
 PARAMS_FILE = "params.json"
 # torchrun's summary of the first failed process (one that died without reporting, e.g. killed)
@@ -38,11 +38,13 @@ ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
 
 def launch(params: Params, until: dt.date | None, parent_run_id: str | None) -> None:
     """Train the teacher on `train.nproc` processes; return once rank 0 wrote the model folder
-    and training.json. Rank logs stay in a temp folder only when something failed."""
+    and training.json. The ranks' log stays (beside the checkpoint) only when something failed."""
     from tasks.train import rank_threads
 
     cfg = params.train
-    logs = Path(tempfile.mkdtemp(prefix="loopline-ddp-"))
+    logs = cfg.checkpoint_dir / LOG_DIR
+    shutil.rmtree(logs, ignore_errors=True)  # one run's log only: the last one's
+    logs.mkdir(parents=True)
     (logs / PARAMS_FILE).write_text(params.model_dump_json(by_alias=True), encoding="utf-8")
     command = [
         sys.executable,
