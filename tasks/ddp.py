@@ -62,7 +62,13 @@ def launch(params: Params, until: dt.date | None, parent_run_id: str | None) -> 
     # The ranks import this very code (not another install of it) and share train.threads.
     root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(rank_threads(cfg))}
+    env = {
+        # cuBLAS refuses deterministic algorithms (seed_everything) without a fixed workspace
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMP_NUM_THREADS": str(rank_threads(cfg)),
+    }
     log.info("teacher: DDP on %d processes under torchrun (logs: %s)", cfg.nproc, logs)
     with (logs / LOG_FILE).open("w", encoding="utf-8") as stderr:
         code = subprocess.run(command, stderr=stderr, env=env, check=False).returncode
