@@ -246,6 +246,28 @@ class DistillConfig(StrictModel):
     checkpoint_dir: Path
 
 
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss)://[^\s:/]+:\d{1,5}")
+
+
+class DaskConfig(StrictModel):
+    """Where `score.runner: dask` sends the days: an existing scheduler, or a LocalCluster."""
+
+    address: str | None = Field(
+        description="a running scheduler, e.g. tcp://10.0.0.5:8786 (then no LocalCluster)"
+    )
+    workers: int = Field(ge=1, le=256, description="LocalCluster worker processes")
+    threads_per_worker: int = Field(ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _address_form(self) -> DaskConfig:
+        if self.address is not None and not SCHEDULER_ADDRESS.fullmatch(self.address):
+            raise ValueError(
+                f"address {self.address!r} is not a scheduler address; expected "
+                "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), or null for a LocalCluster"
+            )
+        return self
+
+
 class ScoreConfig(StrictModel):
     """The nightly batch: where it arrives, where scores go, how much bad data it may hold."""
 
@@ -267,6 +289,11 @@ class ScoreConfig(StrictModel):
         "training median and its missing-value indicator, warned and counted (score), or fail "
         "the batch (fail)"
     )
+    runner: Literal["local", "dask"] = Field(
+        description="local: days scored one after another in this process; dask: days fanned "
+        "out over a Dask cluster (needs a Prefect server, PREFECT_API_URL)"
+    )
+    dask: DaskConfig
 
 
 class DriftConfig(StrictModel):
