@@ -10,11 +10,13 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
+from prefect.futures import wait
 
 from flows.common import IO_RETRIES
+from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from tasks.accounting import log_scoring_cost, scoring_cost
 from tasks.config import Params, load_params
-from tasks.cost import measure
+from tasks.cost import Usage, measure
 from tasks.promote import CHALLENGER, CHAMPION
 
 RETRAIN_EVENT = "loopline.retrain.requested"
@@ -115,14 +117,23 @@ def inference_flow(
     params = load_params(params_path)
     with days_locked(params, days):  # a second run of the same day waits, then replaces
         champion = resolve_task(params)
+        client = run_client()
+        if client is not None:
+            logger.info("scoring %d day(s) on %s", len(days), describe(client))
         with measure() as meter:  # the nightly work proper: validating and scoring every day
             outcomes = validate_task(params, days)
-            summary = combine_days([score_task(params, d, champion, outcomes[d]) for d in days])
-        cost = scoring_cost(meter.usage, summary["scored"], params.cost)
+            summaries, workers = _each_day(
+                client, score_task, [(params, d, champion, outcomes[d]) for d in days]
+            )
+        summary = combine_days(summaries)
+        cost = scoring_cost(meter.usage + workers, summary["scored"], params.cost)
         shadow = None
         if params.score.shadow:
             challenger = resolve_task(params, CHALLENGER)  # once per run, like the champion
-            shadow = combine_shadows([shadow_task(params, d, champion, challenger) for d in days])
+            shadows, _ = _each_day(
+                client, shadow_task, [(params, d, champion, challenger) for d in days]
+            )
+            shadow = combine_shadows(shadows)
         drift = drift_task(params, day, champion)
         log_scoring_cost(params, day.isoformat(), cost)
         decision = decide_task(params, day, drift, champion) if "skipped" not in drift else None
@@ -143,12 +154,35 @@ def inference_flow(
     )
     return {
         **summary,
+        "runner": describe(client) if client is not None else "local",
         "cost": cost,
         "shadow": shadow,
         "drift": drift,
         "retrain_decision": decision,
         "retrain": retrain,
     }
+
+
+def inference_for(params: Params) -> Any:
+    """The flow with the task runner `score.runner` names, built now: Prefect fixes a flow's
+    runner when it is decorated, and the cluster's size and address live in params."""
+    if params.score.runner == "local":
+        return inference_flow
+    return inference_flow.with_options(task_runner=task_runner(params))
+
+
+def _each_day(client: Any, work: Any, calls: list[tuple]) -> tuple[list[Any], Usage]:
+    """`work` run for every call, results in call order, and the CPU seconds the cluster's
+    workers spent on them. Without a cluster one after another in this process, as always;
+    on Dask one task run per call, all submitted at once, all finished before any result is
+    read, so no day is still writing once the caller releases the days' locks."""
+    if client is None:
+        return [work(*args) for args in calls], Usage()
+    before = cluster_cpu_seconds(client)
+    futures = [work.submit(*args) for args in calls]
+    wait(futures)
+    results = [future.result() for future in futures]
+    return results, Usage(cpu_s=cluster_cpu_seconds(client) - before)
 
 
 def _publish(

@@ -43,9 +43,10 @@ class Meter:
     usage: Usage = Usage()
 
 
-def _cpu_seconds() -> float:
+def process_cpu_seconds() -> float:
     """This process's CPU plus that of the children it has waited for: the ranks of a DDP
-    training run in processes of their own (via torchrun), and their seconds count too."""
+    training run in processes of their own (via torchrun), and their seconds count too. (Dask
+    workers are asked for theirs: they are not reaped until their cluster closes.)"""
     return sum(
         ru.ru_utime + ru.ru_stime
         for ru in (
@@ -60,12 +61,12 @@ def measure(on_gpu: bool = False) -> Iterator[Meter]:
     """Wall and CPU seconds of the block (CPU of the whole process and its reaped children: run
     one stage at a time)."""
     meter = Meter()
-    wall, cpu = time.perf_counter(), _cpu_seconds()
+    wall, cpu = time.perf_counter(), process_cpu_seconds()
     try:
         yield meter
     finally:
         elapsed = time.perf_counter() - wall
-        meter.usage = Usage(elapsed, _cpu_seconds() - cpu, elapsed if on_gpu else 0.0)
+        meter.usage = Usage(elapsed, process_cpu_seconds() - cpu, elapsed if on_gpu else 0.0)
 
 
 def per_million(usage: Usage, rows: int, cfg: CostConfig) -> float:

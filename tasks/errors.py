@@ -41,6 +41,11 @@ class ValidationGateError(LooplineError):
             + where
         )
 
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its own arguments: a batch that fails on a Dask worker comes back to
+        the flow as this error, not as an unpickling TypeError."""
+        return type(self), (self.source, self.failures, self.report_path)
+
 
 class ModelIntegrityError(LooplineError):
     """A registered model's files differ from the checksums recorded when it was registered:
