@@ -256,19 +256,59 @@ def _num(value: object, spec: str) -> str:
 
 
 @cli.command()
-@click.option("--date", "day", required=True, callback=_date, help="The batch day, YYYY-MM-DD.")
+@click.option("--date", "day", callback=_date, help="The batch day, YYYY-MM-DD.")
+@click.option("--start", callback=_date, help="A backfill's first day (with --end).")
+@click.option("--end", callback=_date, help="A backfill's last day (default: --date).")
 @pass_app
-def score(app: App, day: str) -> None:
-    """Run the Prefect flow `inference` on data/incoming/DATE.parquet."""
-    app.params  # noqa: B018  (fail fast on a bad params file, before Prefect starts)
+def score(app: App, day: str | None, start: str | None, end: str | None) -> None:
+    """Run the Prefect flow `inference` on data/incoming/DATE.parquet, or on every day from
+    --start to --end (a backfill: days run in parallel with score.runner: dask); drift and
+    the retrain decision run once, on the last day."""
+    first, last = _score_range(app.params, day, start, end)
     prefect_defaults()
-    from flows.inference import inference_flow
+    from flows.inference import inference_for
 
-    summary = inference_flow(date=day, params_path=str(app.params_path))
+    summary = inference_for(app.params)(date=last, start=first, params_path=str(app.params_path))
+    if first is None:
+        click.echo(
+            f"{summary['date']}: {summary['scored']} scored, {summary['quarantined']} "
+            f"quarantined → {summary['predictions']}"
+        )
+        return
     click.echo(
-        f"{summary['date']}: {summary['scored']} scored, {summary['quarantined']} "
-        f"quarantined → {summary['predictions']}"
+        f"{first}..{last}: {len(summary.get('days', [summary]))} days, {summary['scored']} "
+        f"scored, {summary['quarantined']} quarantined in {summary['cost']['wall_s']:.1f} s "
+        f"({summary['runner']}) → {app.params.score.predictions_dir}/"
     )
+
+
+def _score_range(
+    params: Params, day: str | None, start: str | None, end: str | None
+) -> tuple[str | None, str]:
+    """(first day or None, last day) of `score`, checked before Prefect starts: an order the
+    user can swap, and every day's batch present (a backfill names all missing days at once)."""
+    from tasks.errors import DataSourceError
+    from tasks.replay import days_between
+    from tasks.score import day_paths
+
+    if day and end and day != end:
+        raise click.UsageError(f"--date {day} and --end {end} disagree; give one of them")
+    last = end or day
+    if last is None:
+        raise click.UsageError("give --date DAY, or --start FIRST --end LAST for a backfill")
+    if start is None:
+        return None, last
+    if start > last:
+        raise click.UsageError(f"--start {start} is after --end {last}; swap them")
+    days = days_between(dt.date.fromisoformat(start), dt.date.fromisoformat(last))
+    missing = [d.isoformat() for d in days if not day_paths(params, d)["incoming"].exists()]
+    if missing:
+        raise DataSourceError(
+            f"{params.score.incoming_dir}: no batch file for {len(missing)} of {len(days)} "
+            f"days ({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}); write "
+            "them (YYYY-MM-DD.parquet) or narrow --start/--end"
+        )
+    return start, last
 
 
 PARQUET_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -402,16 +442,18 @@ def _replay(app: App, start: str, end: str) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
-    from flows.inference import inference_flow
+    from flows.inference import inference_for
     from tasks.replay import days_between
     from tasks.replay import replay as run_replay
+
+    inference = inference_for(app.params)  # score.runner applies to every tick
 
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     with Progress(transient=False) as progress:
         task = progress.add_task("replay", total=len(days_between(first, last)))
 
         def run_tick(tick_start: dt.date, tick_end: dt.date) -> dict:
-            return inference_flow(
+            return inference(
                 date=tick_end.isoformat(),
                 start=tick_start.isoformat(),
                 params_path=str(app.params_path),
