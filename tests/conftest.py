@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import DAY, SLICE_DAYS, write_params
+from helpers import DAY, SLICE_DAYS, project_with_stages, write_params
 
 from tasks.runtime import go_offline
 
@@ -85,20 +85,12 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, base_params_dict, raw_slice_file) -> Path:
     """A project with validated data and one distilled candidate (not promoted), built once."""
-    from tasks import stages
-    from tasks.config import load_params
-
-    root = tmp_path_factory.mktemp("trained")
-    write_params(root, base_params_dict, raw_slice_file)
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        params = load_params("params.yaml")
-        for name in ("ingest", "validate", "train", "evaluate", "distill"):
-            stages.STAGES[name](params)
-    finally:
-        os.chdir(cwd)
-    return root
+    return project_with_stages(
+        tmp_path_factory.mktemp("trained"),
+        base_params_dict,
+        raw_slice_file,
+        *("ingest", "validate", "train", "evaluate", "distill"),
+    )
 
 
 @pytest.fixture()

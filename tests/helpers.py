@@ -69,6 +69,24 @@ def write_params(root: Path, base: dict, source: Path, **sections: dict) -> Path
     return path
 
 
+def project_with_stages(root: Path, base: dict, source: Path, *names: str) -> Path:
+    """A project at `root` over `source` with the named pipeline stages already run in it (the
+    stages write relative to the working directory; the caller's is restored)."""
+    from tasks import stages
+    from tasks.config import load_params
+
+    write_params(root, base, source)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        params = load_params("params.yaml")
+        for name in names:
+            stages.STAGES[name](params)
+    finally:
+        os.chdir(cwd)
+    return root
+
+
 def set_params(root: Path, section: str, **values: object) -> None:
     """Change keys of one section of the params.yaml under `root`."""
     path = root / "params.yaml"

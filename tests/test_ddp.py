@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from helpers import run_cli, write_params
+from helpers import project_with_stages, run_cli, write_params
 from sklearn.metrics import roc_auc_score
 
 from tasks import stages
@@ -38,17 +38,9 @@ AUC_TOLERANCE = 0.01
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory, base_params_dict, raw_slice_file) -> Path:
     """A project over the slice with validated data, built once for this module."""
-    root = tmp_path_factory.mktemp("ddp")
-    write_params(root, base_params_dict, raw_slice_file)
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        params = load_params("params.yaml")
-        stages.ingest(params)
-        stages.validate(params)
-    finally:
-        os.chdir(cwd)
-    return root
+    return project_with_stages(
+        tmp_path_factory.mktemp("ddp"), base_params_dict, raw_slice_file, "ingest", "validate"
+    )
 
 
 def _params(nproc: int):

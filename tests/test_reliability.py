@@ -374,9 +374,22 @@ def test_servers_bind_loopback_by_default():
 SECRET_PATTERNS = {
     "AWS access key": r"AKIA[0-9A-Z]{16}",
     "private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    "credentials in a URL": r"[a-z+]+://[^/\s:@'\"]+:[^/\s@'\"]+@",
+    # a literal password, not a ${VAR} the deployment fills in from its untracked .env
+    "credentials in a URL": r"[a-z+]+://[^/\s:@'\"]+:(?!\$\{)[^/\s@'\"]+@",
     "assigned secret": r"(?i)(password|secret|token|api_?key)\s*[:=]\s*['\"][^'\"\s]{8,}['\"]",
 }
+
+
+@pytest.mark.parametrize(
+    ("text", "leaks"),
+    [
+        ("postgresql://mlflow:" + "hunter2hunter2@db:5432/mlflow", True),  # split: not a leak here
+        ("postgresql+psycopg2://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/mlflow", False),
+        ("http://127.0.0.1:5000", False),
+    ],
+)
+def test_credentials_in_a_url_are_literal_passwords_only(text, leaks):
+    assert bool(re.search(SECRET_PATTERNS["credentials in a URL"], text)) is leaks
 
 
 def test_no_secrets_in_tracked_files():
