@@ -27,20 +27,20 @@ T = TypeVar("T")
 # MLflow error codes a server answers with while it is overloaded or restarting.
 TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 
-# mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember what we exported ourselves so a
-# later configure() (another params file, another test) is not mistaken for a user override.
-_exported_uri: str | None = None
+# mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember every URI we exported ourselves so
+# a later configure() (another params file, another test) is not mistaken for a user override,
+# even after something restores an older value of the variable (a test's monkeypatch does).
+_exported_uris: set[str] = set()
 
 
 def configure(tracking: TrackingConfig) -> str:
     """Point MLflow at the store (env MLFLOW_TRACKING_URI wins) and ensure the experiment."""
     import mlflow
 
-    global _exported_uri
     # One retry policy, ours (`retries`): MLflow's own HTTP retries would wait minutes first.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     env_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    uri = env_uri if env_uri and env_uri != _exported_uri else tracking.uri
+    uri = env_uri if env_uri and env_uri not in _exported_uris else tracking.uri
     if uri.startswith("sqlite:///"):
         # Absolute, so the store is the same file whatever the working directory later is.
         db = Path(uri.removeprefix("sqlite:///")).resolve()
@@ -48,7 +48,7 @@ def configure(tracking: TrackingConfig) -> str:
         uri = f"sqlite:///{db}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    _exported_uri = uri
+    _exported_uris.add(uri)
     retrying(tracking, use_experiment, tracking, tracking.experiment)
     return uri
 

@@ -270,6 +270,31 @@ def test_an_unreachable_store_fails_with_one_clear_line_after_backoff(trained_co
     assert "failed 3 times" in err and "Connection refused" in err
 
 
+def test_a_restored_uri_of_our_own_is_not_a_user_override(tmp_path, monkeypatch):
+    """configure() exports MLFLOW_TRACKING_URI (MLflow does); when an older value it exported
+    comes back (a test's monkeypatch restores it), the params' store still wins, while a URI
+    the user set is still obeyed."""
+    from tasks.config import TrackingConfig
+    from tasks.tracking import configure
+
+    def store(name: str) -> TrackingConfig:
+        return TrackingConfig(
+            uri=f"sqlite:///{tmp_path / name}.db",
+            artifact_root=tmp_path / name,
+            experiment="x",
+            retries=0,
+            backoff_seconds=1,
+        )
+
+    first = configure(store("first"))
+    configure(store("second"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", first)  # an old value of ours, restored
+    assert configure(store("third")) == f"sqlite:///{tmp_path / 'third'}.db"
+    users = f"sqlite:///{tmp_path / 'users'}.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", users)
+    assert configure(store("fourth")) == users
+
+
 def test_prefect_io_tasks_retry_transient_store_faults_only(prefect_harness, monkeypatch):
     from mlflow.exceptions import MlflowException
     from prefect import flow, task
