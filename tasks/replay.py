@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,8 +22,10 @@ from tasks.config import Params
 from tasks.errors import LooplineError
 from tasks.io import write_json
 from tasks.metrics import classification_metrics
-from tasks.oracle import BackgroundOracles
 from tasks.score import Champion, day_paths, resolve_champion, score_frame, write_day_batch
+
+if TYPE_CHECKING:  # torch and the training code load only when a replay runs
+    from tasks.oracle import BackgroundOracles
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def replay(
     every `replay.cadence_days`; score the same rows with the static model and the oracle, and
     write the per-month table and every tick to `<drift.report_dir>/../replay/summary.json`."""
     started = time.perf_counter()
+    from tasks.oracle import BackgroundOracles
+
     static = resolve_champion(params)  # the model the loop started with, never replaced here
     schedule = ticks(start, end, params.replay.cadence_days)
     months = sorted({day.replace(day=1) for day in days_between(start, end)})
