@@ -23,8 +23,6 @@ import pyarrow.compute as pc
 from tasks.errors import LooplineError
 
 OOV = 0
-# Per categorical: the last Arrow dictionary seen and its vocabulary positions.
-Lookups = dict[str, tuple[pa.Array, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -84,99 +82,57 @@ class Featurizer:
     def transform(self, frame: pd.DataFrame) -> Encoded:
         """Encode a pandas frame (the nightly batch, training windows)."""
         self._require(frame.columns)
-        codes = {}
-        for col in self.categorical:
+        cats, nums = _buffers(len(self.categorical), self.numeric_width, len(frame))
+        oov = {}
+        for j, col in enumerate(self.categorical):
             values = frame[col]
             if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
                 values = values.astype(str).where(values.notna())  # vocabularies hold text
-            codes[col] = (
-                pd.Categorical(values, categories=self.vocabularies[col]).codes,
-                values.notna().to_numpy(),
-            )
+            positions = pd.Categorical(values, categories=self.vocabularies[col]).codes
+            np.add(positions, 1, out=cats[j])  # -1 (unseen or null) → 0, the OOV bucket
+            oov[col] = int(((positions == -1) & values.notna().to_numpy()).sum())
         numbers = [
             pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
             for col in self.numeric
         ]
-        return self._encode(len(frame), codes, numbers)
+        self._standardize(numbers, nums)
+        return Encoded(cats.T, nums.T, oov)
 
-    def transform_arrow(self, batch: pa.RecordBatch, lookups: Lookups | None = None) -> Encoded:
-        """Encode Arrow data without a pandas detour: bulk scoring reads Parquet in batches and
-        a categorical maps through its (small) dictionary instead of hashing every row.
-        `lookups`, kept by the caller across a stream's batches, saves mapping a dictionary
-        again while it stays the same (Parquet shares one per row group)."""
-        self._require(batch.schema.names)
-        lookups = {} if lookups is None else lookups
-        codes = {}
-        for col in self.categorical:
-            codes[col] = self._arrow_codes(col, batch.column(col), lookups)
-        numbers = [self._arrow_numbers(col, batch.column(col)) for col in self.numeric]
-        return self._encode(batch.num_rows, codes, numbers)
+    def transform_arrow(self, batch: pa.RecordBatch) -> Encoded:
+        """Encode one Arrow batch; a stream of them goes through an `ArrowEncoder`, which
+        keeps what it can between batches."""
+        return ArrowEncoder(self)(batch)
 
     def _require(self, columns: Iterable[str]) -> None:
         missing = sorted(set(self.columns) - set(columns))
         if missing:
             raise LooplineError(f"featurizer: input lacks feature column(s) {missing}")
 
-    def _arrow_codes(
-        self, col: str, values: pa.Array, lookups: Lookups
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Vocabulary positions (-1: unseen or null) and the not-null mask of one column (None:
-        no nulls)."""
-        if not pa.types.is_dictionary(values.type):
-            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                as_text = values.to_pandas()  # the same text a pandas frame would give
-                values = pa.array(as_text.astype(str).where(as_text.notna()), pa.string())
-            values = pc.dictionary_encode(values)
-        known = lookups.get(col)
-        if known is not None and known[0].equals(values.dictionary):
-            lookup = known[1]
-        else:
-            vocabulary = pd.Index(self.vocabularies[col])
-            lookup = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
-            lookup = np.append(lookup, -1).astype(np.int32)  # the last slot: nulls
-            lookups[col] = (values.dictionary, lookup)
-        if values.null_count == 0:  # the common case: two passes fewer
-            return lookup[values.indices.to_numpy()], None
-        indices = pc.fill_null(values.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
-        return lookup[indices], values.is_valid().to_numpy(zero_copy_only=False)
-
-    @staticmethod
-    def _arrow_numbers(col: str, values: pa.Array) -> np.ndarray:
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
-        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-            raise LooplineError(
-                f"featurizer: column {col!r} is {values.type}, expected numbers; fix the "
-                "source's dtype (the nightly path quarantines such rows instead)"
-            )
-        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-
-    def _encode(
+    def _standardize(
         self,
-        rows: int,
-        codes: dict[str, tuple[np.ndarray, np.ndarray | None]],
         numbers: list[np.ndarray],
-    ) -> Encoded:
-        """The shared arithmetic: unseen and null categories to the OOV bucket (unseen ones
-        counted), numerics imputed, standardised and flagged where missing."""
-        # Column-major: each column is written and read as one contiguous run (the network
-        # takes column slices, and concatenates them anyway).
-        cats = np.empty((len(self.categorical), rows), dtype=np.int64)
-        oov = {}
-        for j, col in enumerate(self.categorical):
-            positions, present = codes[col]
-            np.add(positions, 1, out=cats[j])  # -1 (unseen or null) → 0, the OOV bucket
-            unseen = positions == -1
-            oov[col] = int((unseen if present is None else unseen & present).sum())
-        nums = np.empty((self.numeric_width, rows), dtype=np.float32)
+        out: np.ndarray,
+        nulls: list[np.ndarray | None] | None = None,
+    ) -> None:
+        """The shared numeric arithmetic, in float32 (what the network takes), into `out`
+        [numeric_width, rows]: standardised with the training mean and std, missing values
+        (NaN, or marked in `nulls`, where the number is arbitrary) imputed with the training
+        median and flagged in their indicator rows."""
+        flags = {col: len(self.numeric) + i for i, col in enumerate(self.missing_indicators)}
         for j, (col, values) in enumerate(zip(self.numeric, numbers, strict=True)):
-            isnan = np.isnan(values)
-            if isnan.any():
-                values = np.where(isnan, self.medians[col], values)
-            nums[j] = (values - self.means[col]) / self.stds[col]
-            if col in self.missing_indicators:
-                nums[len(self.numeric) + self.missing_indicators.index(col)] = isnan
-        return Encoded(cats.T, nums.T, oov)
+            row = out[j]
+            with np.errstate(over="ignore", invalid="ignore"):  # whatever lies under a null
+                row[:] = values  # as float32, in place: no fresh array to fault in
+            missing = np.isnan(row)
+            mean, std = np.float32(self.means[col]), np.float32(self.stds[col])
+            np.subtract(row, mean, out=row)
+            np.divide(row, std, out=row)
+            if nulls is not None and nulls[j] is not None:
+                missing |= nulls[j]
+            if missing.any():
+                np.copyto(row, (np.float32(self.medians[col]) - mean) / std, where=missing)
+            if col in flags:
+                out[flags[col]] = missing
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -188,3 +144,97 @@ class Featurizer:
     @classmethod
     def load(cls, path: Path) -> Featurizer:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+class ArrowEncoder:
+    """Encodes a stream of Arrow batches (bulk scoring reads Parquet in batches) without a
+    pandas detour, keeping between batches what it can:
+
+    - per categorical, the code of each value of its Arrow dictionary: Parquet shares one
+      dictionary per row group, so a column maps through its few distinct values, not per row;
+    - the output arrays: fresh multi-MB arrays for every batch cost the kernel's page faults,
+      measured at half of all featurizing time.
+
+    So an `Encoded` it returns is valid until its next call.
+    """
+
+    def __init__(self, featurizer: Featurizer):
+        self.featurizer = featurizer
+        self._lookups: dict[str, tuple[pa.Array, np.ndarray, bool]] = {}
+        self._cats = np.empty((len(featurizer.categorical), 0), dtype=np.int64)
+        self._nums = np.empty((featurizer.numeric_width, 0), dtype=np.float32)
+
+    def __call__(self, batch: pa.RecordBatch) -> Encoded:
+        featurizer = self.featurizer
+        featurizer._require(batch.schema.names)
+        rows = batch.num_rows
+        if rows > self._cats.shape[1]:
+            self._cats, self._nums = _buffers(
+                len(featurizer.categorical), featurizer.numeric_width, rows
+            )
+        cats, nums = self._cats[:, :rows], self._nums[:, :rows]
+        oov = {
+            col: self._codes(col, batch.column(col), cats[j])
+            for j, col in enumerate(featurizer.categorical)
+        }
+        columns = [_numbers(col, batch.column(col)) for col in featurizer.numeric]
+        featurizer._standardize([n for n, _ in columns], nums, [nulls for _, nulls in columns])
+        return Encoded(cats.T, nums.T, oov)
+
+    def _codes(self, col: str, values: pa.Array, out: np.ndarray) -> int:
+        """Write the column's codes (0: unseen or null, the OOV bucket) into `out`; return
+        how many values were unseen in training (nulls are not counted)."""
+        if not pa.types.is_dictionary(values.type):
+            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+                as_text = values.to_pandas()  # the same text a pandas frame would give
+                values = pa.array(as_text.astype(str).where(as_text.notna()), pa.string())
+            values = pc.dictionary_encode(values)
+        known = self._lookups.get(col)
+        if known is not None and known[0].equals(values.dictionary):
+            _, lookup, any_unseen = known
+        else:
+            vocabulary = pd.Index(self.featurizer.vocabularies[col])
+            positions = vocabulary.get_indexer(values.dictionary.to_pandas().astype(str))
+            lookup = np.append(positions + 1, OOV).astype(np.int64)  # the last slot: nulls
+            any_unseen = bool((positions == -1).any())
+            self._lookups[col] = (values.dictionary, lookup, any_unseen)
+        indices = values.indices
+        if values.null_count:
+            indices = pc.fill_null(indices, len(lookup) - 1)
+        np.take(lookup, indices.to_numpy(), out=out, mode="clip")  # clip: no bounds pass
+        if not any_unseen:  # the common case: no pass to count
+            return 0
+        return int(np.count_nonzero(out == OOV)) - values.null_count
+
+
+def _numbers(col: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric column's float64 numbers, read in place, and its null mask (None: no nulls):
+    the number under a null is arbitrary. Arrow's own conversion, which writes NaN under each
+    null into a copy, took 3x as long. Text where numbers belong is an error."""
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        raise LooplineError(
+            f"featurizer: column {col!r} is {values.type}, expected numbers; fix the "
+            "source's dtype (the nightly path quarantines such rows instead)"
+        )
+    if not pa.types.is_float64(values.type):
+        values = pc.cast(values, pa.float64(), safe=False)
+    rows, offset = len(values), values.offset
+    validity, data = values.buffers()[:2]
+    numbers = np.frombuffer(data, dtype=np.float64, count=rows, offset=offset * 8)
+    if values.null_count == 0:
+        return numbers, None
+    valid = np.unpackbits(
+        np.frombuffer(validity, dtype=np.uint8), count=offset + rows, bitorder="little"
+    )
+    return numbers, valid[offset:] == 0
+
+
+def _buffers(categorical: int, numeric: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded arrays, column-major: each column is written and read as one contiguous run
+    (the network takes column slices, and concatenates them anyway)."""
+    return (
+        np.empty((categorical, rows), dtype=np.int64),
+        np.empty((numeric, rows), dtype=np.float32),
+    )

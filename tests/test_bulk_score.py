@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -16,7 +17,7 @@ from helpers import run_cli
 from tasks.bulk_score import METADATA_KEY, score_parquet
 from tasks.config import Params
 from tasks.errors import LooplineError
-from tasks.featurize import Featurizer
+from tasks.featurize import ArrowEncoder, Featurizer
 from tasks.nets import NetConfig, TabularNet
 from tasks.predict import predict_proba
 from tasks.score import Champion
@@ -71,10 +72,22 @@ def test_a_text_column_where_numbers_belong_names_the_column(rows, champion):
         champion.featurizer.transform_arrow(broken)
 
 
-def test_streamed_scores_equal_the_pandas_path_whatever_the_batch(rows, champion, tmp_path):
+@pytest.mark.parametrize("threads", [1, 3], ids=["one-worker", "three-workers"])
+def test_streamed_scores_equal_the_pandas_path_whatever_the_batch(
+    rows, champion, tmp_path, monkeypatch, request, threads
+):
+    """Batches are scored by as many workers as torch has threads, each network pass on a
+    slice of the batch: the rows must come back complete and in the file's order."""
+    from tasks import bulk_score
+
     source = tmp_path / "rows.parquet"
     rows.to_parquet(source, index=False)
     expected = predict_proba(champion.model, champion.featurizer, rows)
+    expected_oov = champion.featurizer.transform(rows).oov_counts
+    monkeypatch.setattr(bulk_score, "FORWARD_ROWS", 13)  # several slices per batch
+    previous = torch.get_num_threads()
+    request.addfinalizer(lambda: torch.set_num_threads(previous))
+    torch.set_num_threads(threads)
 
     for batch_rows in (len(rows), 97):  # one batch; many, the last one short
         target = tmp_path / f"scores-{batch_rows}.parquet"
@@ -87,10 +100,36 @@ def test_streamed_scores_equal_the_pandas_path_whatever_the_batch(rows, champion
         assert scored["flight_id"].tolist() == rows["flight_id"].tolist()
         np.testing.assert_allclose(scored["score"], expected, rtol=1e-5, atol=1e-6)
         assert (scored["prediction"] == (scored["score"] >= 0.5)).all()
+        assert result.out_of_vocabulary == expected_oov
         assert result.out_of_vocabulary["dest"] >= 5
+        assert torch.get_num_threads() == threads  # the workers' one thread each is undone
 
     meta = json.loads(pq.read_schema(target).metadata[METADATA_KEY])
     assert (meta["model_name"], meta["model_version"]) == ("tiny", "1")
+
+
+def test_a_stream_encoder_encodes_each_batch_as_if_alone(rows, champion):
+    """The stream encoder keeps buffers and dictionary lookups between batches: batches that
+    shrink and grow, whose dictionaries change, that are slices of a larger array, and whose
+    nulls hide arbitrary numbers must each encode exactly as the pandas path does."""
+    featurizer = champion.featurizer
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    temp = table.column("temp").combine_chunks()
+    data = np.nan_to_num(temp.to_numpy(zero_copy_only=False), nan=1e300)  # garbage under nulls
+    hidden = pa.Array.from_buffers(pa.float64(), len(temp), [temp.buffers()[0], pa.py_buffer(data)])
+    table = table.set_column(table.schema.get_field_index("temp"), "temp", hidden)
+    whole = table.combine_chunks().to_batches()[0]
+    encode = ArrowEncoder(featurizer)
+    for start, length in [(0, 40), (3, 7), (50, 200), (7, 33)]:
+        batch = whole.slice(start, length)  # Arrow arrays at an offset into their buffers
+        if start == 50:  # a dictionary of its own, as the next Parquet row group has
+            carrier = pc.dictionary_encode(batch.column("carrier"))
+            batch = batch.set_column(batch.schema.get_field_index("carrier"), "carrier", carrier)
+        got = encode(batch)
+        expected = featurizer.transform(rows.iloc[start : start + length])
+        np.testing.assert_array_equal(got.categorical, expected.categorical)
+        np.testing.assert_array_equal(got.numeric, expected.numeric)
+        assert got.oov_counts == expected.oov_counts
 
 
 def test_a_damaged_page_midway_leaves_no_output(rows, champion, tmp_path):
