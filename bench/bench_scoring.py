@@ -1,22 +1,28 @@
 """Batch scoring end to end (Parquet in → featurize → forward → Parquet out), per variant.
 
 - ours: `tasks.bulk_score.score_parquet` (what `loopline predict` runs): streamed batches,
-  categoricals read as Parquet dictionaries, one batch in memory at a time;
+  categoricals read as Parquet dictionaries, each batch featurized and scored by one of
+  one-torch-thread workers, a few batches in memory at a time;
 - raw limit: the same sizes through the bare parts, each timed alone in this run: pyarrow reads
-  the columns, the network runs on tensors built beforehand, pyarrow writes the output;
+  the columns, the network runs on tensors built beforehand (the faster of one stream on all
+  torch threads and the batches split across one-thread workers), pyarrow writes the output;
 - common approach: `pd.read_parquet` → `mlflow.pyfunc.load_model(...).predict(frame)` →
   `to_parquet`, the model saved as the registry saves it.
+
+All of a variant's figures are timed in turns, round after round, and each is its best round.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from bench.common import Row, at_least, best_of
+from bench.common import Row, at_least, best_interleaved
 from bench.project import Scratch
 from bench.workload import (
     VARIANTS,
@@ -26,9 +32,9 @@ from bench.workload import (
     variant,
     write_rows,
 )
-from tasks.bulk_score import score_parquet
+from tasks.bulk_score import FORWARD_ROWS, score_parquet
 from tasks.config import Params
-from tasks.featurize import Encoded, Lookups
+from tasks.featurize import ArrowEncoder
 from tasks.score import Champion
 
 log = logging.getLogger(__name__)
@@ -69,11 +75,21 @@ def _variant(params: Params, name: str, source: Path, work: Path) -> list[Row]:
         score_parquet(champion, source, target, id_columns=ids, batch_rows=params.score.chunk_rows)
 
     ours()  # warm: first-touch allocations, the page cache
-    ours_s = best_of(ours)
-    parts, featurize_s = _raw_limit(params, champion, source, work)
+    timed = best_interleaved(
+        {
+            "ours": ours,
+            **_raw_parts(params, champion, source, work),
+            "common": _common(params, name, source, work),
+        }
+    )
+    ours_s, featurize_s, common_s = timed.pop("ours"), timed.pop("featurize"), timed.pop("common")
+    parts = {
+        "read": min(timed.pop("read"), timed.pop("read (dictionaries)")),
+        "forward": min(timed.pop(form) for form in [*timed] if form.startswith("forward")),
+        "write": timed.pop("write"),
+    }
     raw_s = sum(parts.values())
     floor_s = raw_s + featurize_s  # ours if reading, scoring and writing cost nothing extra
-    common_s = _common(params, name, source, work)
     split = ", ".join(f"{part} {seconds:.2f} s" for part, seconds in parts.items())
     log.info(
         "scoring %s: ours %.2f s, raw %.2f s (%s), common %.2f s",
@@ -112,41 +128,57 @@ def _variant(params: Params, name: str, source: Path, work: Path) -> list[Row]:
     ]
 
 
-def _raw_limit(
+def _raw_parts(
     params: Params, champion: Champion, source: Path, work: Path
-) -> tuple[dict[str, float], float]:
-    """The bare parts' seconds (read, forward, write), and featurizing timed alone."""
+) -> dict[str, Callable[[], object]]:
+    """The bare parts (read, forward, write), each in every form it can take, the fastest of
+    which is the limit, and featurizing alone."""
     import torch
 
     columns = read_columns(params, champion)
     dictionaries = champion.featurizer.categorical
-    read = min(  # the faster of a plain read and ours (categoricals as dictionaries)
-        best_of(lambda: pq.read_table(source, columns=columns)),
-        best_of(lambda: pq.read_table(source, columns=columns, read_dictionary=dictionaries)),
-    )
     table = pq.read_table(source, columns=columns, read_dictionary=dictionaries)
     batches = table.to_batches(max_chunksize=params.score.chunk_rows)
-    lookups: Lookups = {}
-    encoded: list[Encoded] = []
-
-    def featurize_all() -> None:
-        encoded[:] = [champion.featurizer.transform_arrow(b, lookups) for b in batches]
-
-    featurize = best_of(featurize_all)
+    encode = ArrowEncoder(champion.featurizer)  # as ours: it reuses its buffers per batch
+    encoded = [champion.featurizer.transform_arrow(b) for b in batches]
     tensors = [(torch.from_numpy(e.categorical), torch.from_numpy(e.numeric)) for e in encoded]
+    slices = [  # the slices ours runs the network on (activations stay in cache)
+        (cats[i : i + FORWARD_ROWS], nums[i : i + FORWARD_ROWS])
+        for cats, nums in tensors
+        for i in range(0, len(cats), FORWARD_ROWS)
+    ]
+    threads = torch.get_num_threads()
 
     @torch.inference_mode()
-    def forward() -> None:
-        for cats, nums in tensors:
-            torch.sigmoid(champion.model(cats, nums)).numpy()
+    def forward(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+        torch.sigmoid(champion.model(*pair)).numpy()
 
-    forward()
+    def split(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """The batches shared out to one-thread workers, as ours does."""
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(forward, pairs))
+        finally:
+            torch.set_num_threads(threads)
+
     output = output_like(table, params.dataset.id_columns)
-    write = best_of(lambda: pq.write_table(output, work / "raw.parquet"))
-    return {"read": read, "forward": best_of(forward), "write": write}, featurize
+    return {
+        "read": lambda: pq.read_table(source, columns=columns),
+        "read (dictionaries)": lambda: pq.read_table(
+            source, columns=columns, read_dictionary=dictionaries
+        ),
+        "featurize": lambda: [encode(b) for b in batches],
+        # one stream on all torch threads, or shared out; whole batches or ours' slices
+        "forward": lambda: [forward(pair) for pair in tensors],
+        "forward (slices)": lambda: [forward(pair) for pair in slices],
+        "forward (split)": lambda: split(tensors),
+        "forward (split slices)": lambda: split(slices),
+        "write": lambda: pq.write_table(output, work / "raw.parquet"),
+    }
 
 
-def _common(params: Params, name: str, source: Path, work: Path) -> float:
+def _common(params: Params, name: str, source: Path, work: Path) -> Callable[[], None]:
     import mlflow
 
     served = mlflow.pyfunc.load_model(str(save_pyfunc(params, name, source, work / name)))
@@ -159,4 +191,4 @@ def _common(params: Params, name: str, source: Path, work: Path) -> float:
             work / "common.parquet", index=False
         )
 
-    return best_of(common, repeat=1)
+    return common

@@ -53,6 +53,19 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
     return min(times)
 
 
+def best_interleaved(fns: dict[str, Callable[[], Any]], rounds: int = 4) -> dict[str, float]:
+    """Fastest wall seconds of each call, the calls taking turns round after round: figures
+    compared in a ratio see the same moments of the machine (on a shared VM, its speed drifts
+    by ±15 % over a minute; timed one after the other, a ratio inherited that drift)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(seconds) for name, seconds in times.items()}
+
+
 def machine() -> dict[str, Any]:
     import torch
 
