@@ -1,8 +1,8 @@
 """Peak memory of scoring 1M and 10M rows, each in a fresh process (peak RSS is per process).
 
 Ours streams batches, so the peak should be the process's baseline (Python, torch, pyarrow,
-the model) plus one batch, whatever the file. The common approach (pandas + pyfunc) is shown
-at 1M rows for scale.
+the model) plus a batch per scoring thread and one output row group, whatever the file. The
+common approach (pandas + pyfunc) is shown at 1M rows for scale.
 """
 
 from __future__ import annotations
