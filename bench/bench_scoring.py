@@ -4,12 +4,14 @@
   categoricals read as Parquet dictionaries, each batch featurized and scored by one of
   one-torch-thread workers, a few batches in memory at a time;
 - raw limit: the same sizes through the bare parts, each timed alone in this run: pyarrow reads
-  the columns, the network runs on tensors built beforehand (the faster of one stream on all
-  torch threads and the batches split across one-thread workers), pyarrow writes the output;
+  the columns, the network runs on tensors built beforehand (the fastest of one stream on all
+  torch threads or the batches shared out to one-thread workers, on whole batches or on the
+  scorer's slices), pyarrow writes the output;
 - common approach: `pd.read_parquet` → `mlflow.pyfunc.load_model(...).predict(frame)` →
   `to_parquet`, the model saved as the registry saves it.
 
-All of a variant's figures are timed in turns, round after round, and each is its best round.
+All of a variant's figures are timed in turns, round after round (as many as fit in 25 s, 3 to
+10), and each is its best round.
 """
 
 from __future__ import annotations
