@@ -34,7 +34,7 @@ from bench.workload import (
     variant,
     write_rows,
 )
-from tasks.bulk_score import FORWARD_ROWS, score_parquet
+from tasks.bulk_score import score_parquet, scores_in_slices, scoring_threads
 from tasks.config import Params
 from tasks.featurize import ArrowEncoder
 from tasks.score import Champion
@@ -144,25 +144,18 @@ def _raw_parts(
     encode = ArrowEncoder(champion.featurizer)  # as ours: it reuses its buffers per batch
     encoded = [champion.featurizer.transform_arrow(b) for b in batches]
     tensors = [(torch.from_numpy(e.categorical), torch.from_numpy(e.numeric)) for e in encoded]
-    slices = [  # the slices ours runs the network on (activations stay in cache)
-        (cats[i : i + FORWARD_ROWS], nums[i : i + FORWARD_ROWS])
-        for cats, nums in tensors
-        for i in range(0, len(cats), FORWARD_ROWS)
-    ]
-    threads = torch.get_num_threads()
 
     @torch.inference_mode()
     def forward(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
         torch.sigmoid(champion.model(*pair)).numpy()
 
-    def split(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """The batches shared out to one-thread workers, as ours does."""
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(forward, pairs))
-        finally:
-            torch.set_num_threads(threads)
+    def sliced(pair: tuple[torch.Tensor, torch.Tensor]) -> None:  # as ours runs the network
+        scores_in_slices(champion.model, *pair)
+
+    def split(run: Callable[[tuple[torch.Tensor, torch.Tensor]], None]) -> None:
+        """The batches shared out to scoring threads, as ours does."""
+        with scoring_threads() as workers, ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, tensors))
 
     output = output_like(table, params.dataset.id_columns)
     return {
@@ -173,9 +166,9 @@ def _raw_parts(
         "featurize": lambda: [encode(b) for b in batches],
         # one stream on all torch threads, or shared out; whole batches or ours' slices
         "forward": lambda: [forward(pair) for pair in tensors],
-        "forward (slices)": lambda: [forward(pair) for pair in slices],
-        "forward (split)": lambda: split(tensors),
-        "forward (split slices)": lambda: split(slices),
+        "forward (slices)": lambda: [sliced(pair) for pair in tensors],
+        "forward (split)": lambda: split(forward),
+        "forward (split slices)": lambda: split(sliced),
         "write": lambda: pq.write_table(output, work / "raw.parquet"),
     }
 

@@ -10,6 +10,7 @@ when every batch is written: a killed or failed run leaves no partial file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -31,6 +32,8 @@ from tasks.featurize import ArrowEncoder, Featurizer
 from tasks.io import atomic_path
 
 if TYPE_CHECKING:
+    import torch
+
     from tasks.score import Champion
 
 log = logging.getLogger(__name__)
@@ -158,10 +161,6 @@ def _scored_in_order(
     shared out among up to MAX_WORKERS of them. A single forward pass on all torch threads left
     the other cores idle while a batch was read and featurized (single-threaded work). Workers
     keep at most one batch each in flight, plus one: memory does not grow with the file."""
-    import torch
-
-    threads = torch.get_num_threads()
-    workers = min(threads, MAX_WORKERS)
     local = threading.local()  # each scoring thread's encoder: it reuses its buffers
 
     def score(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, int]]:
@@ -171,18 +170,47 @@ def _scored_in_order(
 
     columns = list(dict.fromkeys([*ids, *champion.featurizer.columns]))
     batches = _batches(reader, source, batch_rows, columns)
+    with (
+        scoring_threads() as workers,
+        ThreadPoolExecutor(workers, thread_name_prefix="score") as pool,
+    ):
+        in_flight: deque[Future] = deque()
+        for batch in batches:
+            in_flight.append(pool.submit(score, batch))
+            if len(in_flight) > workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
+@contextlib.contextmanager
+def scoring_threads() -> Iterator[int]:
+    """How many scoring threads to run: as many as torch has threads, at most MAX_WORKERS, with
+    torch's threads shared out among them until the block ends."""
+    import torch
+
+    threads = torch.get_num_threads()
+    workers = min(threads, MAX_WORKERS)
     torch.set_num_threads(threads // workers)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
-            in_flight: deque[Future] = deque()
-            for batch in batches:
-                in_flight.append(pool.submit(score, batch))
-                if len(in_flight) > workers:
-                    yield in_flight.popleft().result()
-            while in_flight:
-                yield in_flight.popleft().result()
+        yield workers
     finally:
         torch.set_num_threads(threads)
+
+
+def scores_in_slices(
+    model: torch.nn.Module, categorical: torch.Tensor, numeric: torch.Tensor
+) -> np.ndarray:
+    """The network's scores (sigmoid) for encoded rows, run on FORWARD_ROWS-row slices."""
+    import torch
+
+    scores = np.empty(len(categorical), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(categorical), FORWARD_ROWS):
+            end = start + FORWARD_ROWS
+            logits = model(categorical[start:end], numeric[start:end])
+            torch.sigmoid(logits, out=torch.from_numpy(scores[start:end]))
+    return scores
 
 
 def _batches(
@@ -217,13 +245,9 @@ def _score_batch(
     import torch
 
     encoded = encode(batch)
-    categorical, numeric = torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)
-    scores = np.empty(batch.num_rows, dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, batch.num_rows, FORWARD_ROWS):
-            end = start + FORWARD_ROWS
-            logits = champion.model(categorical[start:end], numeric[start:end])
-            torch.sigmoid(logits, out=torch.from_numpy(scores[start:end]))
+    scores = scores_in_slices(
+        champion.model, torch.from_numpy(encoded.categorical), torch.from_numpy(encoded.numeric)
+    )
     prediction = (scores >= champion.threshold).astype(np.int8)
     columns = [batch.column(c) for c in ids] + [pa.array(scores), pa.array(prediction)]
     return pa.record_batch(columns, schema=schema), encoded.oov_counts

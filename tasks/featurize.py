@@ -119,7 +119,8 @@ class Featurizer:
         (NaN, or marked in `nulls`, where the number is arbitrary) imputed with the training
         median and flagged in their indicator rows."""
         flags = {col: len(self.numeric) + i for i, col in enumerate(self.missing_indicators)}
-        for j, (col, values) in enumerate(zip(self.numeric, numbers, strict=True)):
+        nulls = nulls or [None] * len(numbers)
+        for j, (col, values, null) in enumerate(zip(self.numeric, numbers, nulls, strict=True)):
             row = out[j]
             with np.errstate(over="ignore", invalid="ignore"):  # whatever lies under a null
                 row[:] = values  # as float32, in place: no fresh array to fault in
@@ -127,8 +128,8 @@ class Featurizer:
             mean, std = np.float32(self.means[col]), np.float32(self.stds[col])
             np.subtract(row, mean, out=row)
             np.divide(row, std, out=row)
-            if nulls is not None and nulls[j] is not None:
-                missing |= nulls[j]
+            if null is not None:
+                missing |= null
             if missing.any():
                 np.copyto(row, (np.float32(self.medians[col]) - mean) / std, where=missing)
             if col in flags:
