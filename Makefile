@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.loopline-installed
 
-# Telemetry off wherever loopline runs (DESIGN.md §8).
+# Telemetry off wherever loopline runs (docs/operations.md, "Telemetry off").
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -18,7 +18,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # dvc.yaml stages call `loopline`: make the venv's console scripts visible to them.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint ui bench clean
+.PHONY: setup demo test test-fast lint ui bench clean
 
 setup: $(STAMP)
 
@@ -35,13 +35,20 @@ demo: setup
 	@start=$$(date +%s) && dvc repro && echo "pipeline (dvc repro): $$(( $$(date +%s) - start )) s"
 	loopline demo --start 2013-04-01 --end 2013-12-31
 
+# Everything: lint, the import layers, unit and integration tests (what CI runs).
 test: setup
 	ruff check .
+	lint-imports
 	pytest -q
+
+# The unit tests alone (pure functions on tiny frames): well under a minute.
+test-fast: setup
+	pytest -q tests/unit
 
 lint: setup
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 # Both UIs on loopback only; Ctrl-C stops both.
 ui: setup

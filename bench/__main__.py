@@ -22,8 +22,8 @@ from bench import (
 )
 from bench.common import REPORT, Row, save
 from bench.project import scratch_project
-from tasks.errors import LooplineError
-from tasks.runtime import go_offline, setup_logging
+from tasks.core.errors import LooplineError
+from tasks.core.runtime import go_offline, setup_logging
 
 # Orchestration first: its direct run trains the models the later benchmarks read and score.
 BENCHES = [

@@ -23,10 +23,10 @@ import yaml
 
 from bench.common import Row
 from bench.project import Scratch
-from tasks.errors import LooplineError
-from tasks.prefect_server import prefect_server
-from tasks.replay import days_between
-from tasks.score import write_day_batch
+from tasks.core.dates import days_between
+from tasks.core.errors import LooplineError
+from tasks.simulation.upstream import write_day_batch
+from tests.harness.prefect_server import prefect_server
 
 log = logging.getLogger(__name__)
 

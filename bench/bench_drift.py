@@ -9,11 +9,12 @@ import pandas as pd
 from bench.common import Row, at_most, best_of
 from bench.project import Scratch
 from bench.workload import variant
-from tasks.config import Params
-from tasks.drift import SCORE, drift_sample, feature_drift, load_reference
-from tasks.ingest import EVENT_DATE
-from tasks.predict import predict_proba
-from tasks.score import resolve_champion
+from tasks.core.config import Params
+from tasks.core.layout import EVENT_DATE
+from tasks.model.predict import predict_proba
+from tasks.monitoring.drift import SCORE, drift_sample, feature_drift
+from tasks.registry.reference import load_reference
+from tasks.serving.champion import resolve_champion
 
 ROWS = 1_000_000
 UNSAMPLED_ROWS = 200_000  # every row through Evidently: the common way, at a size that ends
@@ -51,7 +52,7 @@ def run(scratch: Scratch) -> list[Row]:
 
 def _scored_rows(params: Params) -> pd.DataFrame:
     """The last month of real rows with the student's scores, as the nightly check sees them."""
-    from tasks.io import read_table
+    from tasks.core.io import read_table
 
     frame = read_table(params.ingest.features_dir)
     frame = frame[frame[EVENT_DATE].isin(sorted(frame[EVENT_DATE].unique())[-31:])]

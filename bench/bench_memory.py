@@ -84,8 +84,8 @@ def _measure(mode: str, source: Path, work: Path) -> dict:
     import pandas as pd
 
     from bench.workload import variant
-    from tasks.bulk_score import score_parquet
-    from tasks.config import load_params
+    from tasks.core.config import load_params
+    from tasks.serving.bulk import score_parquet
 
     params = load_params("params.yaml")
     champion = variant(params, VARIANT)

@@ -17,7 +17,7 @@ import time
 from bench.common import Row, at_most
 from bench.project import Scratch
 from tasks import stages
-from tasks.config import Params
+from tasks.core.config import Params
 
 DIRECT = ("validate", "train", "evaluate", "distill", "promote")
 

@@ -1,6 +1,6 @@
 """Batch scoring end to end (Parquet in → featurize → forward → Parquet out), per variant.
 
-- ours: `tasks.bulk_score.score_parquet` (what `loopline predict` runs): streamed batches,
+- ours: `tasks.serving.bulk.score_parquet` (what `loopline predict` runs): streamed batches,
   categoricals read as Parquet dictionaries, each batch featurized and scored by one of
   one-torch-thread workers, a few batches in memory at a time;
 - raw limit: the same sizes through the bare parts, each timed alone in this run: pyarrow reads
@@ -34,10 +34,11 @@ from bench.workload import (
     variant,
     write_rows,
 )
-from tasks.bulk_score import score_parquet, scores_in_slices, scoring_threads
-from tasks.config import Params
-from tasks.featurize import ArrowEncoder
-from tasks.score import Champion
+from tasks.core.config import Params
+from tasks.model import predict
+from tasks.model.featurize import ArrowEncoder
+from tasks.serving.bulk import score_parquet, scoring_threads
+from tasks.serving.champion import Champion
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _raw_parts(
         torch.sigmoid(champion.model(*pair)).numpy()
 
     def sliced(pair: tuple[torch.Tensor, torch.Tensor]) -> None:  # as ours runs the network
-        scores_in_slices(champion.model, *pair)
+        predict.forward(champion.model, *pair)
 
     def split(run: Callable[[tuple[torch.Tensor, torch.Tensor]], None]) -> None:
         """The batches shared out to scoring threads, as ours does."""

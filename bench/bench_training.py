@@ -10,7 +10,7 @@ import statistics
 
 from bench.common import Row, at_least, at_most
 from bench.project import Scratch
-from tasks.config import Params
+from tasks.core.config import Params
 
 
 def _metrics(params: Params, name: str) -> dict:

@@ -13,10 +13,10 @@ import pandas as pd
 
 from bench.common import Row, best_of
 from bench.project import Scratch
-from tasks.config import Params
-from tasks.contract import build_contract
-from tasks.io import read_table
-from tasks.validate import _gx_validate, check_table
+from tasks.core.config import Params
+from tasks.core.io import read_table
+from tasks.data.contract import build_contract
+from tasks.data.validate import _gx_validate, check_table
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.io import write_json
+from tasks.core.io import write_json
 
 REPORT = Path("reports/bench/latest.json")
 

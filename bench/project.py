@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tasks
-from tasks.config import Params, load_params
-from tasks.errors import LooplineError
+from tasks.core.config import Params, load_params
+from tasks.core.errors import LooplineError
 
 # Where the copy keeps its own state: a tracking URI or Prefect home set for your real
 # project must not leak into the benchmark's runs.

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.config import Params
-from tasks.nets import load_model
-from tasks.score import Champion
+from tasks.core.config import Params
+from tasks.model.nets import load_model
+from tasks.serving.champion import Champion
 
 VARIANTS = ("teacher", "student", "student_int8")
 
@@ -70,7 +70,7 @@ def save_pyfunc(params: Params, name: str, source: Path, target: Path) -> Path:
     import mlflow
     import pandas as pd
 
-    from tasks.registry import pyfunc_spec
+    from tasks.registry.versions import pyfunc_spec
 
     if not target.exists():
         example = pd.read_parquet(source).head(5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.tracking import is_transient
+from tasks.registry.tracking import is_transient
 
 
 def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:

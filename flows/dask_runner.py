@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tasks.config import Params
-from tasks.errors import LooplineError
+from tasks.core.config import Params
+from tasks.core.errors import LooplineError
 
 
 class PrefectServerRequired(LooplineError):
@@ -19,7 +19,8 @@ def task_runner(params: Params) -> Any:
 
     Without a Prefect server this refuses instead of falling back to threads: each worker
     process would start an ephemeral server of its own (≈20 s each, racing on one SQLite
-    database, DESIGN.md §8), and threads under one GIL would not be the run the user asked for.
+    database: docs/operations.md#prefect-start-up), and threads under one GIL would not be the
+    run the user asked for.
     """
     from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
@@ -55,7 +56,7 @@ def run_client() -> Any:
 
 def cluster_cpu_seconds(client: Any) -> float:
     """CPU seconds so far of every worker process: the work the flow's own meter cannot see."""
-    from tasks.cost import process_cpu_seconds
+    from tasks.core.cost import process_cpu_seconds
 
     return float(sum(client.run(process_cpu_seconds).values()))
 

@@ -14,10 +14,32 @@ from prefect.futures import wait
 
 from flows.common import IO_RETRIES
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
-from tasks.accounting import log_scoring_cost, scoring_cost
-from tasks.config import Params, load_params
-from tasks.cost import Usage, measure
-from tasks.promote import CHALLENGER, CHAMPION
+from flows.training import training_flow
+from tasks.core.config import Params, load_params
+from tasks.core.cost import Usage, measure
+from tasks.core.dates import days_between, parse_date
+from tasks.core.layout import day_paths
+from tasks.core.tags import CHALLENGER, CHAMPION
+from tasks.data.nightly_validation import validate_batches
+from tasks.monitoring.drift import run_drift
+from tasks.monitoring.retrain import (
+    RetrainDecision,
+    champion_window_end,
+    decide,
+    last_retrain,
+    new_labelled_rows,
+    remember_retrain,
+)
+from tasks.monitoring.runs import log_scoring_cost
+from tasks.registry.ledger import scoring_cost
+from tasks.serving.champion import resolve_alias, resolve_champion
+from tasks.serving.nightly import (
+    combine_days,
+    combine_shadows,
+    days_locked,
+    score_day,
+    shadow_score,
+)
 
 RETRAIN_EVENT = "loopline.retrain.requested"
 
@@ -25,7 +47,6 @@ RETRAIN_EVENT = "loopline.retrain.requested"
 @task(name="resolve-model", cache_policy=NO_CACHE, **IO_RETRIES)
 def resolve_task(params: Params, alias: str = CHAMPION) -> Any:
     """The version behind `alias`, loaded once for the run (the champion must exist)."""
-    from tasks.score import resolve_alias, resolve_champion
 
     return resolve_champion(params) if alias == CHAMPION else resolve_alias(params, alias)
 
@@ -33,37 +54,27 @@ def resolve_task(params: Params, alias: str = CHAMPION) -> Any:
 @task(name="validate-batches", cache_policy=NO_CACHE, **IO_RETRIES)
 def validate_task(params: Params, days: list[dt.date]) -> dict[dt.date, Any]:
     """Every day's batch against the nightly contract, in as few GX passes as the files allow."""
-    from tasks.nightly_validation import validate_batches
-    from tasks.score import day_paths
 
     return validate_batches(params, {d: day_paths(params, d)["incoming"] for d in days})
 
 
 @task(name="score-batch", cache_policy=NO_CACHE, **IO_RETRIES)
 def score_task(params: Params, day: dt.date, champion: Any, outcome: Any) -> dict:
-    from tasks.score import score_day
-
     return score_day(params, day, champion, outcome)
 
 
 @task(name="shadow-score", cache_policy=NO_CACHE, **IO_RETRIES)
 def shadow_task(params: Params, day: dt.date, champion: Any, challenger: Any) -> dict | None:
-    from tasks.score import shadow_score
-
     return shadow_score(params, day, champion, challenger)
 
 
 @task(name="check-drift", cache_policy=NO_CACHE, **IO_RETRIES)
 def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
-    from tasks.drift import run_drift
-
     return run_drift(params, day, champion)
 
 
 @task(name="decide-retrain", cache_policy=NO_CACHE)
 def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dict:
-    from tasks.retrain import champion_window_end, decide, last_retrain, new_labelled_rows
-
     window_end = champion_window_end(champion.window, fallback=day)
     rows = new_labelled_rows(params, window_end, day)
     return decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
@@ -72,9 +83,6 @@ def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dic
 def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
     """Inline: train on the window ending the day before; event: ask the deployment to."""
     from prefect.events import emit_event
-
-    from flows.training import training_flow
-    from tasks.retrain import RetrainDecision, remember_retrain
 
     remember_retrain(
         params, RetrainDecision(**{k: v for k, v in decision.items() if k != "reasons"})
@@ -107,8 +115,6 @@ def inference_flow(
     resolved once for the run, then check drift and decide whether to retrain. With `start`,
     every day's batch from `start` to `date` is scored first (one tick of a slower cadence, or
     a backfill) and drift and the decision run once, on the window ending `date`."""
-    from tasks.replay import days_between
-    from tasks.score import combine_days, combine_shadows, days_locked, parse_date
 
     logger = get_run_logger()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.config import Params
+from tasks.core.config import Params
 
 
 def build_deployments(params: Params, params_path: str) -> list[Any]:

@@ -15,10 +15,13 @@ from prefect.cache_policies import NONE as NO_CACHE
 
 from flows.common import IO_RETRIES
 from tasks import stages
-from tasks.accounting import training_cost
-from tasks.config import Params, load_params, override
-from tasks.distill import CANDIDATE_FILE
-from tasks.evaluate import HEADLINE_METRICS
+from tasks.core import tags as tag
+from tasks.core.config import Params, load_params, override
+from tasks.core.layout import CANDIDATE, metrics_file
+from tasks.data.split import training_window
+from tasks.registry import tracking
+from tasks.registry.ledger import training_cost
+from tasks.training.evaluate import HEADLINE_METRICS
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -77,9 +80,6 @@ def training_flow(
     no ends Completed with result "not promoted"."""
     from prefect.runtime import flow_run
 
-    from tasks import tracking
-    from tasks.split import training_window
-
     logger = get_run_logger()
     params = load_params(params_path)
     if nproc is not None:
@@ -88,8 +88,8 @@ def training_flow(
         ingest_task(params)
     validation = validate_task(params)
     window = training_window(params.train, until)
-    tags = {"loopline.prefect_flow_run_id": str(flow_run.id), "loopline.trigger": "prefect"}
-    parent_run_id = tracking.start_parent(params, f"training {window.end}", tags)
+    run_tags = {tag.PREFECT_FLOW_RUN_ID: str(flow_run.id), tag.TRIGGER: "prefect"}
+    parent_run_id = tracking.start_parent(params, f"training {window.end}", run_tags)
 
     training = train_task(params, until, parent_run_id)
     evaluation = evaluate_task(params)
@@ -98,7 +98,7 @@ def training_flow(
     cost = training_cost(params, decision["version"])  # as the promote stage charged it
 
     results = {**evaluation, **students}
-    registered = json.loads((params.evaluate.metrics_dir / CANDIDATE_FILE).read_text())
+    registered = json.loads(metrics_file(params.evaluate.metrics_dir, CANDIDATE).read_text())
     candidate = registered["variant"]  # as promote.select chose it
     _publish(params, results, parent_run_id, validation, cost, registered["selection"])
     logger.info(

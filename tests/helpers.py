@@ -73,7 +73,7 @@ def project_with_stages(root: Path, base: dict, source: Path, *names: str) -> Pa
     """A project at `root` over `source` with the named pipeline stages already run in it (the
     stages write relative to the working directory; the caller's is restored)."""
     from tasks import stages
-    from tasks.config import load_params
+    from tasks.core.config import load_params
 
     write_params(root, base, source)
     cwd = os.getcwd()
@@ -119,10 +119,10 @@ def register_again(params) -> str:
     import mlflow
     import pandas as pd
 
-    from tasks.distill import variant_folders
-    from tasks.promote import registry_client
-    from tasks.registry import log_and_register
-    from tasks.score import day_paths
+    from tasks.core.layout import day_paths
+    from tasks.registry.aliases import registry_client
+    from tasks.registry.versions import log_and_register
+    from tasks.training.distill import variant_folders
 
     name = params.registry.model_name
     variant = registry_client(params).get_model_version(name, "1").tags["loopline.variant"]
@@ -142,9 +142,9 @@ def register_again(params) -> str:
 GATE_SCRIPT = """
 import json, sys, time
 from pathlib import Path
-from tasks.config import load_params
-from tasks.promote import gate_version
-from tasks.train import TrainingRecord, load_split
+from tasks.core.config import load_params
+from tasks.registry.promote import gate_version
+from tasks.data.split import TrainingRecord, load_split
 params = load_params("params.yaml")
 record = TrainingRecord.load(params.train.model_dir)
 holdout = load_split(params, record.window, record.windows).test

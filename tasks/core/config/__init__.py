@@ -1,0 +1,227 @@
+"""The one typed config: params.yaml read once into frozen pydantic models that reject unknown keys.
+
+Every tunable lives in params.yaml; these models carry no defaults of their own that could
+disagree with it. `load_params` turns every way a params file can be wrong into one
+`ConfigError` line naming the file, the key and what is allowed. The sections live by concern
+(`data`, `training`, `operations`); everything is importable from here.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.core.config.base import (
+    Fraction,
+    StrictModel,
+)
+from tasks.core.config.data import (
+    COMPARISONS,
+    ColumnRule,
+    DatasetConfig,
+    DateWindow,
+    FeatureSet,
+    IngestConfig,
+    SourceConfig,
+    TargetRule,
+    ValidateConfig,
+)
+from tasks.core.config.operations import (
+    SCHEDULER_ADDRESS,
+    CostConfig,
+    DaskConfig,
+    DriftConfig,
+    ProductionVolume,
+    ReplayConfig,
+    RetrainConfig,
+    ScheduleConfig,
+    ScoreConfig,
+)
+from tasks.core.config.training import (
+    VARIANTS,
+    BaselineConfig,
+    DistillConfig,
+    EvaluateConfig,
+    NetShape,
+    PromoteConfig,
+    PruneConfig,
+    RegistryConfig,
+    Schedule,
+    SelectConfig,
+    TrackingConfig,
+    TrainConfig,
+    Variant,
+)
+from tasks.core.errors import ConfigError
+
+__all__ = [
+    "COMPARISONS",
+    "SCHEDULER_ADDRESS",
+    "VARIANTS",
+    "BaselineConfig",
+    "ColumnRule",
+    "CostConfig",
+    "DaskConfig",
+    "DatasetConfig",
+    "DateWindow",
+    "DistillConfig",
+    "DriftConfig",
+    "EvaluateConfig",
+    "FeatureSet",
+    "Fraction",
+    "IngestConfig",
+    "NetShape",
+    "Params",
+    "ProductionVolume",
+    "PromoteConfig",
+    "PruneConfig",
+    "RegistryConfig",
+    "ReplayConfig",
+    "RetrainConfig",
+    "Schedule",
+    "ScheduleConfig",
+    "ScoreConfig",
+    "SelectConfig",
+    "SourceConfig",
+    "StrictModel",
+    "TargetRule",
+    "TrackingConfig",
+    "TrainConfig",
+    "ValidateConfig",
+    "Variant",
+    "load_params",
+    "override",
+]
+
+
+class Params(StrictModel):
+    """The whole of params.yaml."""
+
+    dataset: DatasetConfig
+    ingest: IngestConfig
+    validate_: ValidateConfig = Field(alias="validate")
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    baseline: BaselineConfig
+    distill: DistillConfig
+    promote: PromoteConfig
+    score: ScoreConfig
+    drift: DriftConfig
+    retrain: RetrainConfig
+    replay: ReplayConfig
+    cost: CostConfig
+    schedule: ScheduleConfig
+    registry: RegistryConfig
+    tracking: TrackingConfig
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _rules_match_features(self) -> Params:
+        features = self.dataset.features
+        unknown = set(self.validate_.rules) - set(features.names)
+        if unknown:
+            raise ValueError(
+                f"validate.rules names columns that are not features: {sorted(unknown)}"
+            )
+        if self.distill.candidate == "teacher" and not self.promote.allow_teacher:
+            raise ValueError("distill.candidate: 'teacher' needs promote.allow_teacher: true")
+        for name, rule in self.validate_.rules.items():
+            if name in features.categorical and (rule.min is not None or rule.max is not None):
+                raise ValueError(
+                    f"validate.rules.{name}: a categorical feature takes `values`, not min/max"
+                )
+            if name in features.numeric and rule.values is not None:
+                raise ValueError(
+                    f"validate.rules.{name}: a numeric feature takes min/max, not `values`"
+                )
+        return self
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check params.yaml; every failure is one ConfigError line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: params file not found; create it (see docs/reference.md) "
+            "or pass --params PATH"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read params file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {line}{problem}; fix the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def override(params: Params, origin: str, section: str, **values: Any) -> Params:
+    """`params` with keys of one section replaced (a command-line option), checked exactly as
+    params.yaml is: a bad value is one ConfigError line naming `origin` and the key."""
+    raw = params.model_dump(mode="json", by_alias=True)
+    raw[section] = {**raw[section], **values}
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: Any) -> str:
+    """One readable clause for one pydantic error: key path, what is wrong, what is allowed."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(Params, loc[:-1])
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"{key}: unknown key{hint}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    given = error.get("input")
+    shown = f" (got {given!r})" if not isinstance(given, dict | list) else ""
+    return f"{key}: {error['msg']}{shown}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys a model accepts at `loc`, following nested models and dict values."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for name, f in current.model_fields.items() if part in (name, f.alias)),
+                None,
+            )
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional[...] so nested models can be found behind `X | None`."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, type(int | None)) and len(args) == 1:
+        return args[0]
+    return annotation

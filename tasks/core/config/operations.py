@@ -1,0 +1,124 @@
+"""Config of running the loop: scoring, Dask, drift, retraining, replay, schedules, cost."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tasks.core.config.base import Fraction, StrictModel
+
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss)://[^\s:/]+:\d{1,5}")
+
+
+class DaskConfig(StrictModel):
+    """Where `score.runner: dask` sends the days: an existing scheduler, or a LocalCluster."""
+
+    address: str | None = Field(
+        description="a running scheduler, e.g. tcp://10.0.0.5:8786 (then no LocalCluster)"
+    )
+    workers: int = Field(ge=1, le=256, description="LocalCluster worker processes")
+    threads_per_worker: int = Field(ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _address_form(self) -> DaskConfig:
+        if self.address is not None and not SCHEDULER_ADDRESS.fullmatch(self.address):
+            raise ValueError(
+                f"address {self.address!r} is not a scheduler address; expected "
+                "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), or null for a LocalCluster"
+            )
+        return self
+
+
+class ScoreConfig(StrictModel):
+    """The nightly batch: where it arrives, where scores go, how much bad data it may hold."""
+
+    incoming_dir: Path
+    labels_dir: Path
+    predictions_dir: Path
+    quarantine_dir: Path
+    shadow: bool = Field(description="also score each batch with the challenger, never served")
+    shadow_dir: Path
+    chunk_rows: int = Field(ge=1)
+    max_bad_fraction: Fraction
+    max_unseen_fraction: Fraction = Field(
+        description="a categorical with a larger share of values never seen in training fails "
+        "the batch (a recoding upstream) instead of scoring it all through the unseen bucket"
+    )
+    min_rows: int = Field(ge=1)
+    empty_columns: Literal["score", "fail"] = Field(
+        description="a nullable feature with no value at all in a batch: score it on the "
+        "training median and its missing-value indicator, warned and counted (score), or fail "
+        "the batch (fail)"
+    )
+    runner: Literal["local", "dask"] = Field(
+        description="local: days scored one after another in this process; dask: days fanned "
+        "out over a Dask cluster (needs a Prefect server, PREFECT_API_URL)"
+    )
+    dask: DaskConfig
+
+
+class DriftConfig(StrictModel):
+    """Evidently checks of each nightly batch against the champion's reference sample."""
+
+    reference_rows: int = Field(ge=100)
+    max_rows: int = Field(ge=100, description="current rows above this are sampled (logged)")
+    window_days: int = Field(ge=1, description="trailing days of batches compared at once")
+    performance_days: int = Field(ge=1, description="labelled days the AUC is measured on")
+    report_dir: Path
+    experiment: str
+    seed: int
+
+
+class RetrainConfig(StrictModel):
+    """When the loop retrains: any trigger, unless the cooldown or too few new labels block."""
+
+    mode: Literal["inline", "event"]
+    max_drift_share: Fraction
+    max_prediction_drift: float = Field(gt=0)
+    max_auc_drop: float = Field(gt=0)
+    cooldown_days: int = Field(ge=0)
+    min_new_labelled_rows: int = Field(ge=0)
+    state_path: Path
+
+
+class ReplayConfig(StrictModel):
+    """The simulation clock (`loopline replay`, `make demo`) and its comparison models."""
+
+    cadence_days: int = Field(
+        ge=1,
+        description="days per tick: scored one by one, drift and "
+        "the retrain decision once per tick",
+    )
+    oracle: bool = Field(description="also score with a model retrained monthly on every label")
+    oracle_net: Literal["teacher", "student"] = Field(
+        description="which network recipe the oracle trains (hard labels, all data so far)"
+    )
+    summary_dir: Path
+
+
+class ScheduleConfig(StrictModel):
+    """`loopline serve`: cron strings (UTC) for the nightly scoring and the fallback retrain."""
+
+    inference_cron: str
+    training_cron: str
+
+
+class ProductionVolume(StrictModel):
+    """The volume a model's lifetime cost is projected at."""
+
+    rows_per_night: int = Field(gt=0)
+    nights_per_model_life: int = Field(gt=0)
+
+
+class CostConfig(StrictModel):
+    """Prices that turn measured seconds into money. The seconds are always measured on the
+    run that reports them; only the prices are assumptions, and they are yours to set."""
+
+    currency: str = Field(min_length=1)
+    cpu_hour: float = Field(ge=0, description="price of one CPU core busy for an hour")
+    gpu_hour: float = Field(ge=0, description="price of one GPU busy for an hour")
+    production: ProductionVolume
+    ledger_path: Path

@@ -1,0 +1,156 @@
+"""Config of making models: training, evaluation, baseline, distillation, the gate, the registry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tasks.core.config.base import Fraction, StrictModel
+from tasks.core.config.data import DateWindow
+
+
+class Schedule(StrictModel):
+    """How a network is optimised: Adam with early stopping on the validation log loss."""
+
+    batch_size: int = Field(ge=8)
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+
+
+class NetShape(StrictModel):
+    hidden: list[int] = Field(min_length=1)
+    max_embedding_dim: int = Field(ge=1)
+    dropout: Fraction
+
+
+class TrainConfig(StrictModel):
+    """The teacher and the time-based split of its window (train | validation | test)."""
+
+    window: DateWindow
+    max_window_days: int = Field(ge=7)
+    validation_days: int = Field(ge=1)
+    test_days: int = Field(ge=1)
+    seed: int
+    threads: int = Field(ge=1)
+    nproc: int = Field(
+        default=1, ge=1, description="teacher training processes; > 1: DDP under torchrun"
+    )
+    ddp_timeout_s: int = Field(
+        default=120, ge=10, description="a rank waits this long for the others before failing"
+    )
+    min_category_count: int = Field(ge=1)
+    net: NetShape
+    schedule: Schedule
+    model_dir: Path
+    checkpoint_dir: Path
+
+
+class EvaluateConfig(StrictModel):
+    threshold: float | Literal["max_f1"] = Field(
+        description="a fixed score threshold, or max_f1: the F1-optimal one on the validation days"
+    )
+    calibration_bins: int = Field(ge=2)
+    latency_batch_size: int = Field(ge=1)
+    latency_repeats: int = Field(ge=1)
+    cost_passes: int = Field(ge=1, description="timed scoring passes of the test; cheapest wins")
+    metrics_dir: Path
+    plots_dir: Path
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> EvaluateConfig:
+        if isinstance(self.threshold, float) and not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be in (0, 1) or 'max_f1'")
+        return self
+
+
+class BaselineConfig(StrictModel):
+    """scikit-learn HistGradientBoosting on the same split: the bar the networks must meet."""
+
+    max_iter: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0)
+    n_iter_no_change: int = Field(ge=1)
+
+
+VARIANTS = ("teacher", "student", "student_int8", "student_pruned", "student_pruned_int8")
+Variant = Literal["teacher", "student", "student_int8", "student_pruned", "student_pruned_int8"]
+
+
+class PruneConfig(StrictModel):
+    """Magnitude pruning of the student's hidden units, then a short fine-tune."""
+
+    sparsity: float = Field(gt=0.0, lt=1.0, description="share of each hidden layer's units cut")
+    finetune_epochs: int = Field(ge=0)
+
+
+class DistillConfig(StrictModel):
+    """The student: a small net trained on the teacher's soft targets plus the hard labels."""
+
+    temperature: float = Field(gt=0)
+    alpha: Fraction = Field(description="weight of the soft-target loss; 1 - alpha on labels")
+    net: NetShape
+    schedule: Schedule
+    prune: PruneConfig
+    candidate: Variant
+    model_dir: Path
+    int8_dir: Path
+    pruned_dir: Path
+    pruned_int8_dir: Path
+    checkpoint_dir: Path
+
+
+class SelectConfig(StrictModel):
+    """Which variant of a training run is registered as the candidate."""
+
+    policy: Literal["fixed", "cheapest_within"] = Field(
+        description="fixed: distill.candidate; cheapest_within: the lowest cost per 1M "
+        "predictions among variants within auc_tolerance of the best test AUC"
+    )
+    auc_tolerance: float = Field(ge=0.0, le=1.0)
+
+
+class PromoteConfig(StrictModel):
+    """The gate a candidate must pass to become champion (see docs/architecture.md, "Promotion")."""
+
+    select: SelectConfig
+
+    min_auc: Fraction
+    max_auc_drop: float = Field(ge=0)
+    min_teacher_auc_share: Fraction
+    max_latency_ms_p95: float = Field(gt=0)
+    max_artifact_bytes: int = Field(gt=0)
+    max_ece: Fraction
+    allow_teacher: bool
+    history_db: Path
+    decision_path: Path
+
+
+class RegistryConfig(StrictModel):
+    model_name: str = Field(min_length=1)
+    teacher_model_name: str = Field(min_length=1)
+
+
+class TrackingConfig(StrictModel):
+    """Where MLflow writes; MLFLOW_TRACKING_URI in the environment overrides `uri`."""
+
+    uri: str
+    artifact_root: Path
+    experiment: str
+    retries: int = Field(ge=0, le=10, description="retries of a call the store refused for a while")
+    backoff_seconds: float = Field(gt=0, le=60, description="first wait; doubles each retry")
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> TrackingConfig:
+        if re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", self.uri, re.IGNORECASE):
+            raise ValueError(
+                "holds a password: params.yaml is committed; set MLFLOW_TRACKING_URI, or "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, in the environment"
+            )
+        return self

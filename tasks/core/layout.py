@@ -1,0 +1,74 @@
+"""Where everything lives: every path and file name the stages hand to one another.
+
+Folders come from params; the names inside them are fixed here, once, so a stage that writes
+a file and the stage (or page) that reads it cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from tasks.core.config import Params
+
+# The feature table's partition column: the event's calendar day (YYYY-MM-DD).
+EVENT_DATE = "event_date"
+
+# A saved network's folder: its shape, its weights, the featurizer fitted with it.
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+FEATURIZER_FILE = "featurizer.json"
+# Beside the teacher: what it was trained on (window, split, fingerprint, run ids).
+TRAINING_RECORD = "training.json"
+# The training loop's resumable state, in the model's folder while it trains.
+CHECKPOINT = "checkpoint.pt"
+
+# Stage metrics under evaluate.metrics_dir: one file per model or variant, plus these two.
+CANDIDATE = "candidate"  # the variant distillation put forward to the gate
+FRONTIER = "frontier"  # one row per variant: cost per 1M vs ROC AUC (a DVC plot)
+# The validation gate's report of the feature table, under validate.report_dir.
+FEATURE_TABLE_REPORT = "features"
+
+# The drift reference sample, an artifact of the run that registered the model.
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+def metrics_file(metrics_dir: Path, name: str) -> Path:
+    """A model's (or variant's) evaluation metrics, in `evaluate.metrics_dir`."""
+    return Path(metrics_dir) / f"{name}.json"
+
+
+def validation_report(report_dir: Path, name: str, suffix: str = ".json") -> Path:
+    """The validation gate's report of table `name` (.json or .html), in `validate.report_dir`."""
+    return Path(report_dir) / f"{name}{suffix}"
+
+
+def training_record(model_dir: Path) -> Path:
+    """The teacher's training record, beside it in `train.model_dir`."""
+    return Path(model_dir) / TRAINING_RECORD
+
+
+def drift_report(report_dir: Path, day: dt.date, suffix: str) -> Path:
+    """The drift check of `day` (.json or .html), in `drift.report_dir`."""
+    return Path(report_dir) / f"{day.isoformat()}{suffix}"
+
+
+def replay_summary_path(params: Params) -> Path:
+    return params.drift.report_dir.parent / "replay" / "summary.json"
+
+
+def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
+    """One batch day's files: its incoming rows, labels, predictions, quarantine and shadow."""
+    cfg = params.score
+    stem = f"{day.isoformat()}.parquet"
+    return {
+        "incoming": cfg.incoming_dir / stem,
+        "labels": cfg.labels_dir / stem,
+        "predictions": cfg.predictions_dir / stem,
+        "quarantine": cfg.quarantine_dir / stem,
+        "shadow": cfg.shadow_dir / stem,
+    }
+
+
+# The predictions files' score column (a probability).
+SCORE = "score"

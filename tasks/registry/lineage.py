@@ -1,0 +1,46 @@
+"""Lineage of a day's predictions: file → model version → MLflow run → data and code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tasks.core import tags as tag
+from tasks.core.config import Params
+from tasks.core.errors import LooplineError
+from tasks.core.layout import day_paths
+from tasks.registry import tracking
+
+
+def lineage(params: Params, day: dt.date) -> dict[str, Any]:
+    import pandas as pd
+
+    path = day_paths(params, day)["predictions"]
+    if not path.exists():
+        raise LooplineError(f"{path}: no predictions for {day}; run `loopline score --date {day}`")
+    predictions = pd.read_parquet(path, columns=["model_name", "model_version", "scored_at"])
+    if predictions.empty:
+        raise LooplineError(f"{path}: the predictions file holds no rows")
+    name = str(predictions["model_name"].iloc[0])
+    version = str(predictions["model_version"].iloc[0])
+    client = tracking.client(params.tracking)
+    details = client.get_model_version(name, version)
+    run = client.get_run(details.run_id)
+    tags = {**run.data.tags, **details.tags}
+    return {
+        "date": day.isoformat(),
+        "predictions": str(path),
+        "rows": len(predictions),
+        "scored_at": str(predictions["scored_at"].max()),
+        "model_name": name,
+        "model_version": version,
+        "variant": tags.get(tag.VARIANT),
+        "run_id": details.run_id,
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "teacher_version": tags.get(tag.TEACHER_VERSION),
+        "git_commit": tags.get(tag.GIT_COMMIT),
+        "params_hash": tags.get(tag.PARAMS_HASH),
+        "data_fingerprint": tags.get(tag.DATA_FINGERPRINT),
+        "training_window": tags.get(tag.WINDOW),
+        "weights_sha256": tags.get(tag.WEIGHTS_SHA256),
+    }

@@ -1,0 +1,82 @@
+"""The model behind an alias, resolved once: what nightly, bulk and shadow scoring serve with.
+
+The alias is read once: the version it names is immutable, so a promotion moving the alias
+meanwhile cannot mix two models in one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.core import tags as tag
+from tasks.core.config import Params
+from tasks.core.errors import LooplineError
+from tasks.model.featurize import Featurizer
+from tasks.registry import tracking
+from tasks.registry.aliases import alias_version
+from tasks.registry.versions import load_registered
+
+
+class NoChampionError(LooplineError):
+    """Nothing to score with: no version holds the `champion` alias yet."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The serving model, resolved once: its registry identity, network and featurizer."""
+
+    name: str
+    version: str
+    model: Any
+    featurizer: Featurizer
+    threshold: float
+    run_id: str
+    window: str | None = None  # "start..end" of the training window, from the version's tags
+
+
+def resolve_champion(params: Params) -> Champion:
+    champion = resolve_alias(params, tag.CHAMPION)
+    if champion is None:
+        raise NoChampionError(
+            f"{params.registry.model_name}: no champion yet; run `loopline train` (or "
+            "`dvc repro`) to train and promote a model first"
+        )
+    return champion
+
+
+def resolve_alias(params: Params, alias: str) -> Champion | None:
+    """The version behind `alias`, loaded once from its registered artifacts (None if unset).
+
+    The alias is read once: the version it names is immutable, so a promotion moving the alias
+    meanwhile cannot mix two models. Files that fail their registration checksums are refused
+    (ModelIntegrityError) and store faults are retried (TrackingStoreError once they persist).
+    """
+    name = params.registry.model_name
+    version = alias_version(tracking.client(params.tracking), name, alias)
+    if version is None:
+        return None
+    model, featurizer, details = load_registered(params.tracking, name, version)
+    threshold = float(details.tags.get(tag.THRESHOLD, 0.5))
+    return Champion(
+        name,
+        version,
+        model,
+        featurizer,
+        threshold,
+        details.run_id,
+        details.tags.get(tag.WINDOW),
+    )
+
+
+def score_frame(
+    champion: Champion, frame: pd.DataFrame, chunk_rows: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The champion's probabilities for `frame` in chunks of `chunk_rows`, plus how many values
+    of each categorical fell into the out-of-vocabulary bucket."""
+    from tasks.model.predict import predict_with_unseen  # torch: only once something is scored
+
+    return predict_with_unseen(champion.model, champion.featurizer, frame, chunk_rows)

@@ -1,0 +1,317 @@
+"""Stage `distill`: a small student learns the teacher's soft targets plus the hard labels.
+
+The student reuses the teacher's featurizer (same inputs, same vocabularies) and comes in four
+variants: fp32, int8 (dynamic quantization), pruned (hidden units cut by weight magnitude, then
+fine-tuned) and pruned int8. Each is evaluated on the same test days as the teacher, with its
+cost per 1M predictions measured. `promote.select` picks the one registered as the candidate
+version of `registry.model_name` (the teacher only where `promote.allow_teacher`), with tags
+that link it to the teacher version, the runs and the data; `frontier.json` keeps the AUC-cost
+trade-off the choice was made on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+from tasks.core import tags as tag
+from tasks.core.config import Params
+from tasks.core.io import write_json
+from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
+from tasks.core.metrics import agreement
+from tasks.data.split import TrainingRecord, load_split
+from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
+from tasks.model.predict import predict_logits, predict_proba
+from tasks.registry import tracking
+from tasks.registry.reference import log_reference
+from tasks.registry.versions import log_and_register
+from tasks.training.compression import prune_student
+from tasks.training.evaluate import (
+    HEADLINE_METRICS,
+    Evaluation,
+    cost_per_million,
+    evaluate_network,
+    write_metrics,
+    write_plots,
+)
+from tasks.training.loop import distillation_loss, fit, run_key, seed_everything
+from tasks.training.selection import Selection, frontier_rows, select_variant
+from tasks.training.teacher import encode
+
+log = logging.getLogger(__name__)
+
+# Each student variant's metrics in the student's MLflow run, by prefix.
+METRIC_PREFIXES = {
+    "student": "test_",
+    "student_int8": "test_int8_",
+    "student_pruned": "test_pruned_",
+    "student_pruned_int8": "test_pruned_int8_",
+}
+
+
+def variant_folders(params: Params) -> dict[str, Path]:
+    """Where each variant is saved, i.e. what registering it ships."""
+    cfg = params.distill
+    return {
+        "teacher": params.train.model_dir,
+        "student": cfg.model_dir,
+        "student_int8": cfg.int8_dir,
+        "student_pruned": cfg.pruned_dir,
+        "student_pruned_int8": cfg.pruned_int8_dir,
+    }
+
+
+def run_distill(params: Params) -> dict[str, dict]:
+
+    cfg, target = params.distill, params.dataset.target.name
+    record = TrainingRecord.load(params.train.model_dir)
+    split = load_split(params, record.window, record.windows)
+    teacher, featurizer = load_model(params.train.model_dir)
+
+    train_data = encode(
+        featurizer, split.train, target, predict_logits(teacher, featurizer, split.train)
+    )
+    val_data = encode(featurizer, split.validation, target)
+    seed_everything(params.train.seed, params.train.threads)
+    student = TabularNet(
+        NetConfig.for_featurizer(
+            featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
+        )
+    )
+    key = run_key(
+        cfg.model_dump_json(), featurizer.to_json(), record.data_fingerprint, record.teacher_run_id
+    )
+
+    tracking.configure(params.tracking)
+    tags = tracking.lineage_tags(params, record.data_fingerprint)
+    teacher_version = _teacher_version(params)
+    link = {
+        tag.TEACHER_MODEL: params.registry.teacher_model_name,
+        tag.TEACHER_VERSION: str(teacher_version),
+        tag.TEACHER_RUN_ID: record.teacher_run_id or "",
+        tag.PARENT_RUN_ID: record.parent_run_id or "",
+        tag.WINDOW: record.window.tag,
+    }
+
+    with tracking.child_run(
+        record.parent_run_id, "student", {**tags, **link, tag.VARIANT: "student"}
+    ) as student_run:
+        import mlflow
+
+        mlflow.log_params(
+            {
+                "temperature": cfg.temperature,
+                "alpha": cfg.alpha,
+                "hidden": str(cfg.net.hidden),
+                "schedule": cfg.schedule.model_dump_json(),
+                "prune_sparsity": cfg.prune.sparsity,
+                "prune_finetune_epochs": cfg.prune.finetune_epochs,
+            }
+        )
+        result = fit(
+            student,
+            train_data,
+            val_data,
+            cfg.schedule,
+            seed=params.train.seed,
+            checkpoint_dir=cfg.checkpoint_dir,
+            key=key,
+            loss_fn=distillation_loss(cfg.temperature, cfg.alpha),
+            name="student",
+            on_epoch=lambda r: mlflow.log_metrics(
+                {"train_loss": r["train_loss"], "val_log_loss": r["val_log_loss"]}, step=r["epoch"]
+            ),
+        )
+        pruned = prune_student(
+            result.model, train_data, val_data, cfg, seed=params.train.seed, key=key
+        )
+        folders = variant_folders(params)
+        for name, model in (("student", result.model), ("student_pruned", pruned)):
+            save_model(model, featurizer, folders[name])
+            save_model(quantize_int8(model), featurizer, folders[f"{name}_int8"])
+
+        teacher_eval = evaluate_network(
+            "teacher", folders["teacher"], split, target, params.evaluate
+        )
+        evaluations = {
+            name: evaluate_network(name, folders[name], split, target, params.evaluate)
+            for name in METRIC_PREFIXES
+        }
+        for ev in [teacher_eval, *evaluations.values()]:
+            ev.metrics["cost_per_million"] = cost_per_million(ev.metrics, params.cost)
+        for ev in evaluations.values():
+            ev.metrics.update(_versus_teacher(ev, teacher_eval))
+        student_eval = evaluations["student"]
+        student_eval.metrics.update(
+            {
+                "train_seconds": result.seconds,
+                "train_samples_per_s": result.samples_per_s,
+                "best_epoch": result.best_epoch,
+            }
+        )
+        for name, ev in evaluations.items():
+            tracking.log_metrics(ev.metrics, prefix=METRIC_PREFIXES[name])
+
+        students = {name: ev.metrics for name, ev in evaluations.items()}
+        networks = {"teacher": teacher_eval.metrics, **students}
+        select = params.promote.select
+        selection = select_variant(
+            networks,
+            select.policy,
+            select.auc_tolerance,
+            fixed=cfg.candidate,
+            allow_teacher=params.promote.allow_teacher,
+            currency=params.cost.currency,
+        )
+        frontier = frontier_rows(
+            {"teacher": teacher_eval.metrics, "baseline": _baseline_metrics(params), **students},
+            selection.variant,
+        )
+        pngs = write_plots(params, split, [teacher_eval, *evaluations.values()], "distill")
+        pngs.append(_frontier_png(params, frontier))
+        for png in pngs:
+            mlflow.log_artifact(str(png), artifact_path="plots")
+        mlflow.log_text(
+            _model_card(params, record, teacher_eval, evaluations, selection), "model_card.md"
+        )
+        mlflow.log_dict(dataclasses.asdict(selection), "selection.json")
+
+        candidate = networks[selection.variant]
+        folder = folders[selection.variant]
+        version = log_and_register(
+            folder,
+            params.registry.model_name,
+            split.test.head(5),
+            {
+                **tags,
+                **link,
+                tag.VARIANT: selection.variant,
+                tag.SELECTION: selection.reason,
+                tag.RUN_ID: student_run.info.run_id,
+                tag.TEST_ROC_AUC: f"{candidate['roc_auc']:.6f}",
+                tag.THRESHOLD: f"{candidate['threshold']:.6f}",
+                tag.COST_PER_MILLION: f"{candidate['cost_per_million']:.6g}",
+                tag.LATENCY_MS_P95: f"{candidate['latency_ms_p95']:.6g}",
+            },
+            params.tracking,
+        )
+        served, _ = load_model(folder)
+        log_reference(params, split.train, predict_proba(served, featurizer, split.train))
+
+    for ev in evaluations.values():
+        write_metrics(params.evaluate, ev)
+    write_json(metrics_file(params.evaluate.metrics_dir, FRONTIER), frontier)
+    # What the promotion gate judges: the registered version and its own test metrics.
+    write_json(
+        metrics_file(params.evaluate.metrics_dir, CANDIDATE),
+        {
+            **candidate,
+            "variant": selection.variant,
+            "selection": selection.reason,
+            "registry_version": int(version),
+            "model_name": params.registry.model_name,
+        },
+    )
+    log.info(
+        "distill: student AUC %.4f (teacher %.4f), %.1fx teacher rows/s, %d vs %d params; "
+        "int8 AUC %.4f, pruned AUC %.4f; registered %s v%s: %s",
+        student_eval.metrics["roc_auc"],
+        teacher_eval.metrics["roc_auc"],
+        student_eval.metrics["speedup_vs_teacher"],
+        student_eval.metrics["parameters"],
+        teacher_eval.metrics["parameters"],
+        evaluations["student_int8"].metrics["roc_auc"],
+        evaluations["student_pruned"].metrics["roc_auc"],
+        params.registry.model_name,
+        version,
+        selection.reason,
+    )
+    return students
+
+
+def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
+    agree = agreement(teacher.test_scores, ev.test_scores, teacher.metrics["threshold"])
+    return {
+        **{f"teacher_{k}": v for k, v in agree.items()},
+        "auc_share_of_teacher": ev.metrics["roc_auc"] / teacher.metrics["roc_auc"],
+        "speedup_vs_teacher": ev.metrics["rows_per_s"] / teacher.metrics["rows_per_s"],
+        "model_speedup_vs_teacher": ev.metrics["model_rows_per_s"]
+        / teacher.metrics["model_rows_per_s"],
+        "parameter_share_of_teacher": ev.metrics["parameters"] / teacher.metrics["parameters"],
+    }
+
+
+def _stage_metrics(params: Params, name: str) -> dict:
+    """What the evaluate stage wrote for `name` (teacher or baseline)."""
+    path = metrics_file(params.evaluate.metrics_dir, name)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _teacher_version(params: Params) -> int:
+    return int(_stage_metrics(params, "teacher")["registry_version"])
+
+
+def _baseline_metrics(params: Params) -> dict:
+    """The baseline as the evaluate stage measured it, priced at today's `cost`."""
+    baseline = _stage_metrics(params, "baseline")
+    return {**baseline, "cost_per_million": cost_per_million(baseline, params.cost)}
+
+
+def _frontier_png(params: Params, rows: list[dict]) -> Path:
+    from tasks.training.plots import frontier_plot
+
+    target = params.evaluate.plots_dir / "distill" / "frontier.png"
+    return frontier_plot(rows, target, params.cost.currency)
+
+
+def _model_card(
+    params: Params,
+    record: TrainingRecord,
+    teacher: Evaluation,
+    evaluations: dict[str, Evaluation],
+    selection: Selection,
+) -> str:
+    rows = [teacher, *evaluations.values()]
+    keys = (*HEADLINE_METRICS, "cost_per_million")
+    table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for ev in rows:
+        cells = [
+            f"{ev.metrics[k]:,.4g}" if isinstance(ev.metrics[k], float) else f"{ev.metrics[k]:,}"
+            for k in keys
+        ]
+        table.append(f"| {ev.name} | " + " | ".join(cells) + " |")
+    w = record.windows
+    return (
+        "\n".join(
+            [
+                f"# {params.registry.model_name}: distilled student of {params.dataset.name}",
+                "",
+                f"Predicts `{params.dataset.target.name}` = `{params.dataset.target.column} "
+                f"{params.dataset.target.op} {params.dataset.target.value}` from "
+                f"{len(params.dataset.features.names)} features known before the event.",
+                "",
+                f"- train {w.train.start}..{w.train.end}, "
+                f"validation {w.validation.start}..{w.validation.end}, "
+                f"test {w.test.start}..{w.test.end}",
+                f"- data fingerprint `{record.data_fingerprint}`, "
+                f"teacher run `{record.teacher_run_id}`",
+                f"- distillation: temperature {params.distill.temperature}, "
+                f"alpha {params.distill.alpha}",
+                "",
+                "## Test metrics",
+                "",
+                *table,
+                "",
+                "Latency is per batch of "
+                f"{params.evaluate.latency_batch_size} raw rows, featurization included, on "
+                f"{params.train.threads} CPU threads. Cost per 1M predictions: the CPU seconds "
+                f"of one scoring pass of the test days at {params.cost.cpu_hour} "
+                f"{params.cost.currency} per CPU-hour.",
+                "",
+                f"Registered: {selection.reason}.",
+            ]
+        )
+        + "\n"
+    )

@@ -1,0 +1,102 @@
+"""Which variant of a training run becomes the candidate (`promote.select`), and the frontier
+of quality against cost that the choice is made on.
+
+Pure functions over metric dicts: the variants are measured elsewhere (tasks/training/evaluate.py);
+here only the rule is applied, so it can be tested on hand-made tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# What the frontier table carries per variant, besides its name and flags.
+FRONTIER_FIELDS = (
+    "roc_auc",
+    "cost_per_million",
+    "cpu_s_per_million",
+    "latency_ms_p95",
+    "artifact_bytes",
+    "parameters",
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen variant, a sentence saying why, and the variants it was chosen among."""
+
+    variant: str
+    reason: str
+    table: list[dict[str, Any]]
+
+
+def select_variant(
+    candidates: dict[str, dict],
+    policy: str,
+    auc_tolerance: float,
+    fixed: str,
+    allow_teacher: bool,
+    currency: str,
+) -> Selection:
+    """`fixed`: the variant named in params. `cheapest_within`: among the eligible variants
+    (the teacher only if allowed) within `auc_tolerance` of the best eligible test AUC, the
+    lowest cost per 1M predictions; ties go to the smaller artifact, then the order given."""
+    eligible = [name for name in candidates if allow_teacher or name != "teacher"]
+    if policy == "fixed":
+        return Selection(
+            fixed,
+            f"{fixed}: fixed by distill.candidate (promote.select.policy: fixed)",
+            _table(candidates, [fixed], {fixed}),
+        )
+    best = max(eligible, key=lambda name: candidates[name]["roc_auc"])
+    best_auc = candidates[best]["roc_auc"]
+    within = [n for n in eligible if candidates[n]["roc_auc"] >= best_auc - auc_tolerance]
+    chosen = min(
+        within,
+        key=lambda n: (candidates[n]["cost_per_million"], candidates[n]["artifact_bytes"]),
+    )
+    reason = (
+        f"{chosen}: cheapest at {candidates[chosen]['cost_per_million']:.4g} {currency} per 1M "
+        f"predictions among {len(within)} variants within {auc_tolerance} of the best AUC "
+        f"{best_auc:.4f} ({best})"
+    )
+    return Selection(chosen, reason, _table(candidates, eligible, set(within)))
+
+
+def _table(candidates: dict[str, dict], names: list[str], shortlist: set[str]) -> list[dict]:
+    """The variants considered, and which of them the choice was made among."""
+    return [
+        {
+            "variant": name,
+            "roc_auc": candidates[name]["roc_auc"],
+            "cost_per_million": candidates[name]["cost_per_million"],
+            "artifact_bytes": candidates[name]["artifact_bytes"],
+            "shortlisted": name in shortlist,
+        }
+        for name in names
+    ]
+
+
+def pareto_flags(points: list[tuple[float, float]]) -> list[bool]:
+    """For (auc, cost) points: True where no other point has AUC >= and cost <=, one strictly.
+    Higher AUC is better, lower cost is better."""
+
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    return [not any(dominates(other, point) for other in points) for point in points]
+
+
+def frontier_rows(metrics: dict[str, dict], selected: str) -> list[dict[str, Any]]:
+    """One row per variant: its AUC, cost and size figures (None where it has none, e.g. the
+    baseline's bytes), whether it is on the AUC-cost frontier and whether it was selected."""
+    flags = pareto_flags([(m["roc_auc"], m["cost_per_million"]) for m in metrics.values()])
+    return [
+        {
+            "variant": name,
+            **{key: m.get(key) for key in FRONTIER_FIELDS},
+            "on_frontier": on_frontier,
+            "selected": name == selected,
+        }
+        for (name, m), on_frontier in zip(metrics.items(), flags, strict=True)
+    ]

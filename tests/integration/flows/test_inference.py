@@ -1,0 +1,157 @@
+"""Nightly scoring for real (Prefect harness, MLflow registry, GX): the predictions file, an
+idempotent rerun, lineage, and every kind of bad batch refused or quarantined cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from helpers import DAY, run_cli
+
+from tasks.core.config import load_params
+from tasks.core.errors import DataSourceError, ValidationGateError
+from tasks.core.layout import day_paths
+from tasks.monitoring.runs import monitoring_run_id
+from tasks.serving.champion import NoChampionError
+from tasks.serving.nightly import score_day
+from tasks.simulation.upstream import write_day_batch
+
+COLUMNS = [
+    "flight_id",
+    "sched_dep_local",
+    "score",
+    "prediction",
+    "model_name",
+    "model_version",
+    "scored_at",
+]
+
+
+def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, prefect_harness):
+    from flows.inference import inference_flow
+
+    summary = inference_flow(date=DAY.isoformat())
+    path = day_paths(serving, DAY)["predictions"]
+    first = pd.read_parquet(path)
+    incoming = pd.read_parquet(day_paths(serving, DAY)["incoming"])
+    assert list(first.columns) == COLUMNS
+    assert len(first) == len(incoming) == summary["scored"]
+    assert first["flight_id"].is_unique
+    assert first["score"].between(0, 1).all() and set(first["prediction"]) <= {0, 1}
+    assert (first["model_version"] == "1").all()
+
+    inference_flow(date=DAY.isoformat())
+    second = pd.read_parquet(path)
+    assert len(second) == len(first)  # replaced, not appended
+    pd.testing.assert_frame_equal(second.drop(columns="scored_at"), first.drop(columns="scored_at"))
+    # no temp files left; beside the file only the day's (hidden, empty) lock
+    assert sorted(p.name for p in path.parent.iterdir()) == [f".{DAY}.lock", path.name]
+
+    cost = summary["cost"]
+    assert cost["rows"] == summary["scored"] and cost["cpu_s"] > 0 and cost["gpu_s"] == 0
+    assert cost["cost_per_million"] > 0 and cost["cpu_s_per_million"] > 0
+    monitoring = mlflow.MlflowClient().get_run(monitoring_run_id(serving, DAY.isoformat()))
+    assert monitoring.data.metrics["cost_per_million"] > 0
+    assert monitoring.data.metrics["scoring_rows"] == summary["scored"]
+
+
+def test_lineage_json_links_prediction_to_run_and_data(serving):
+    score_day(serving, DAY)
+    code, out, err = run_cli("lineage", "--date", DAY.isoformat(), "--json")
+    assert code == 0, err
+    chain = json.loads(out)
+    keys = {
+        "date",
+        "predictions",
+        "model_name",
+        "model_version",
+        "run_id",
+        "git_commit",
+        "data_fingerprint",
+        "training_window",
+    }
+    assert keys <= set(chain) and all(chain[k] for k in keys)
+    assert chain["model_version"] == "1" and chain["training_window"] == "2013-01-01..2013-01-31"
+
+
+def _corrupt_batch(params, change) -> None:
+    path = day_paths(params, DAY)["incoming"]
+    frame = pd.read_parquet(path)
+    change(frame, path)
+
+
+def test_rows_of_another_day_and_unseen_categories(serving):
+    def change(frame, path):
+        frame.loc[:2, "sched_dep_local"] = pd.Timestamp("2013-02-15 09:00")
+        frame.loc[3:5, "dest"] = "XXX"  # a new airport: scored through the OOV bucket
+        frame.to_parquet(path)
+
+    _corrupt_batch(serving, change)
+    summary = score_day(serving, DAY)
+    quarantine = pd.read_parquet(day_paths(serving, DAY)["quarantine"])
+    assert len(quarantine) == 3
+    assert set(quarantine["reason"]) == {f"sched_dep_local outside the window {DAY}..{DAY}"}
+    assert summary["out_of_vocabulary"]["dest"] == 3
+    assert summary["scored"] == summary["rows"] - 3
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda f, p: p.unlink(), DataSourceError, "file not found"),
+        (lambda f, p: p.write_bytes(b""), DataSourceError, "file is empty"),
+        (lambda f, p: p.write_bytes(p.read_bytes()[:200]), DataSourceError, "not a Parquet file"),
+        (lambda f, p: f.head(0).to_parquet(p), ValidationGateError, "needs at least 1 rows"),
+        (
+            lambda f, p: f.drop(columns="carrier").to_parquet(p),
+            ValidationGateError,
+            "column carrier is missing",
+        ),
+        (
+            lambda f, p: f.assign(distance=f["distance"].astype(str)).to_parquet(p),
+            ValidationGateError,
+            "column distance must be one of",
+        ),
+        (
+            lambda f, p: f.assign(carrier=None).to_parquet(p),
+            ValidationGateError,
+            "> validate.max_bad_fraction",
+        ),
+    ],
+    ids=[
+        "missing",
+        "empty",
+        "corrupt",
+        "header-only",
+        "missing-column",
+        "wrong-dtype",
+        "mostly-bad",
+    ],
+)
+def test_bad_batches_change_no_predictions(serving, change, error, message):
+    score_day(serving, DAY)
+    predictions = day_paths(serving, DAY)["predictions"]
+    before = predictions.read_bytes()
+    _corrupt_batch(serving, change)
+    with pytest.raises(error, match=message) as raised:
+        score_day(serving, DAY)
+    assert "\n" not in str(raised.value)
+    assert predictions.read_bytes() == before  # the earlier good file stays as it was
+
+
+def test_no_champion_says_what_to_do(trained_copy):
+    params = load_params("params.yaml")
+    write_day_batch(params, DAY)
+    with pytest.raises(NoChampionError, match="no champion yet; run `loopline train`"):
+        score_day(params, DAY)
+    assert not day_paths(params, DAY)["predictions"].exists()
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "2013-02-30", "13-01-01", "2013-1-1"])
+def test_bad_date_is_refused_before_any_file_is_touched(trained_copy, bad):
+    code, _, err = run_cli("score", "--date", bad, cwd=trained_copy)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("loopline: error:")
+    assert not (trained_copy / "data" / "incoming").exists()

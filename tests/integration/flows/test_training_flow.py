@@ -1,0 +1,139 @@
+"""The training flow for real: Prefect (test harness), MLflow (SQLite in tmp), GX, torch.
+
+Checks what a user relies on: runs and their lineage, metrics, the registered candidate, and
+that the registered model, loaded through MLflow, scores raw features as the saved one does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tasks import stages
+from tasks.core.config import load_params
+from tasks.core.errors import LooplineError
+from tasks.data.split import TrainingDataError
+from tasks.model.nets import load_model
+from tasks.model.predict import predict_proba
+from tasks.training.distill import variant_folders
+
+
+def _runs_under(parent_run_id: str) -> dict[str, mlflow.entities.Run]:
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'"
+    )
+    return {run.info.run_name: run for run in children}
+
+
+def test_training_flow_end_to_end(project, prefect_harness, feature_slice):
+    from prefect.artifacts import Artifact
+
+    from flows.training import training_flow
+
+    result = training_flow(params_path="params.yaml")
+    params = load_params("params.yaml")
+    client = mlflow.MlflowClient()
+
+    runs = _runs_under(result["parent_run_id"])
+    assert set(runs) == {"teacher", "baseline", "student"}
+    teacher, student = runs["teacher"], runs["student"]
+    for run in runs.values():
+        tags = run.data.tags
+        assert tags["loopline.data_fingerprint"] and len(tags["loopline.params_hash"]) == 16
+        assert "loopline.git_commit" in tags
+    assert 0.5 < teacher.data.metrics["test_roc_auc"] <= 1.0
+    assert "test_roc_auc" in runs["baseline"].data.metrics
+    assert {
+        "test_roc_auc",
+        "test_int8_roc_auc",
+        "test_pruned_roc_auc",
+        "test_pruned_int8_cost_per_million",
+        "test_teacher_agreement",
+    } <= set(student.data.metrics)
+    history = client.get_metric_history(teacher.info.run_id, "val_log_loss")
+    assert [m.step for m in history] == list(range(1, len(history) + 1))
+    contexts = {i.tags[0].value for i in teacher.inputs.dataset_inputs}
+    assert contexts == {"training", "validation", "testing"}
+    artifacts = {a.path for a in client.list_artifacts(student.info.run_id)}
+    assert "model_card.md" in artifacts and "plots" in artifacts
+
+    (version,) = client.search_model_versions(f"name='{params.registry.model_name}'")
+    tags = version.tags
+    # the variant promote.select chose, as recorded for the gate
+    candidate = json.loads((params.evaluate.metrics_dir / "candidate.json").read_text())
+    assert tags["loopline.variant"] == candidate["variant"]
+    assert tags["loopline.selection"] == candidate["selection"]
+    assert tags["loopline.run_id"] == student.info.run_id
+    assert tags["loopline.teacher_version"] == "1"
+    assert tags["loopline.teacher_run_id"] == teacher.info.run_id
+    assert tags["loopline.data_fingerprint"] == teacher.data.tags["loopline.data_fingerprint"]
+    (teacher_version,) = client.search_model_versions(
+        f"name='{params.registry.teacher_model_name}'"
+    )
+    assert teacher_version.tags["loopline.run_id"] == teacher.info.run_id
+
+    raw = feature_slice.tail(64)[params.dataset.features.names].reset_index(drop=True)
+    served = mlflow.pyfunc.load_model(f"models:/{params.registry.model_name}/{version.version}")
+    scores = served.predict(raw)["score"].to_numpy()
+    local = predict_proba(*load_model(variant_folders(params)[candidate["variant"]]), raw)
+    np.testing.assert_allclose(scores, local, atol=1e-6)
+    assert ((scores > 0) & (scores < 1)).all()
+
+    table = Artifact.get("training-metrics")
+    assert table is not None and "student_int8" in str(table.data)
+
+    # The first candidate is gated on absolute floors; the flow completes either way.
+    decision = result["decision"]
+    assert result["result"] == (
+        "promoted" if decision["decision"] == "promoted" else "not promoted"
+    )
+    assert {c["name"] for c in decision["checks"]} >= {"validation", "auc_floor", "latency_p95"}
+    assert Artifact.get("promotion-decision") is not None
+
+
+def test_single_class_window_fails_clearly_and_registers_nothing(
+    project, prefect_harness, base_params_dict
+):
+    from flows.training import training_flow
+
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["dataset"]["target"]["value"] = 100000  # nobody is that late: one class only
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    with pytest.raises(TrainingDataError, match="one class only"):
+        training_flow(params_path="params.yaml")
+    registry = load_params("params.yaml").registry
+    names = {m.name for m in mlflow.MlflowClient().search_registered_models()}
+    assert registry.model_name not in names and registry.teacher_model_name not in names
+
+
+def test_empty_training_window_is_a_clear_error(project):
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["train"]["window"] = {"start": "2013-06-01", "end": "2013-06-20"}
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    p = load_params(params_path)
+    stages.ingest(p)
+    stages.validate(p)
+    with pytest.raises(LooplineError, match=r"train split 2013-06-01\.\.2013-06-13 has no rows"):
+        stages.train(p)
+    assert not (p.train.model_dir / "weights.safetensors").exists()
+
+
+def test_registered_model_refuses_missing_feature_columns(project, prefect_harness, feature_slice):
+    """The pyfunc scores raw features; a frame without them fails with the column named."""
+    from flows.training import training_flow
+
+    training_flow(params_path="params.yaml")
+    served = mlflow.pyfunc.load_model("models:/flight-delay/1")
+    frame = feature_slice.head(5).drop(columns=["distance"])
+    with pytest.raises(Exception, match="distance"):
+        served.predict(pd.DataFrame(frame))
