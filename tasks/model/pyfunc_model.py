@@ -15,12 +15,12 @@ from mlflow.pyfunc import PythonModel
 
 class LooplineModel(PythonModel):
     def load_context(self, context) -> None:
-        from tasks.model.nets import load_model
+        from tasks.model.nets import load_model  # torch: only when MLflow loads the model
 
         self.model, self.featurizer = load_model(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from tasks.model.predict import predict_proba
+        from tasks.model.predict import predict_proba  # torch, as above
 
         return pd.DataFrame({"score": predict_proba(self.model, self.featurizer, model_input)})
 

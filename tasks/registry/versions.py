@@ -84,7 +84,7 @@ def load_registered(store: TrackingConfig, name: str, model_version: str) -> tup
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
 
-    from tasks.model.nets import load_model
+    from tasks.model.nets import load_model  # torch: only when a model is loaded
 
     details = tracking.client(store).get_model_version(name, model_version)
     with tempfile.TemporaryDirectory(prefix="loopline-model-") as tmp:
@@ -116,8 +116,8 @@ def pyfunc_spec(folder: Path, example: pd.DataFrame) -> dict[str, Any]:
     """What MLflow needs to log or save the model folder as a pyfunc "model from code"."""
     from mlflow.models import infer_signature
 
-    from tasks.model.nets import load_model
-    from tasks.model.predict import predict_proba
+    from tasks.model.nets import load_model  # torch: only when a model is loaded
+    from tasks.model.predict import predict_proba  # torch, as above
 
     model, featurizer = load_model(folder)
     example = example[featurizer.columns].reset_index(drop=True)

@@ -55,7 +55,7 @@ def replay(
     every `replay.cadence_days`; score the same rows with the static model and the oracle, and
     write the per-month table and every tick to `<drift.report_dir>/../replay/summary.json`."""
     started = time.perf_counter()
-    from tasks.simulation.oracle import BackgroundOracles
+    from tasks.simulation.oracle import BackgroundOracles  # torch: only when a replay runs
 
     static = resolve_champion(params)  # the model the loop started with, never replaced here
     schedule = ticks(start, end, params.replay.cadence_days)

@@ -56,7 +56,7 @@ def cost_plot(points: list[dict], currency: str) -> str:
 
 
 def frontier_plot(rows: list[dict], currency: str) -> str:
-    from tasks.training.plots import draw_frontier
+    from tasks.training.plots import draw_frontier  # matplotlib: only when plotting
 
     fig, ax = figure()
     draw_frontier(ax, rows, currency)

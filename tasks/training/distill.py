@@ -260,7 +260,7 @@ def _baseline_metrics(params: Params) -> dict:
 
 
 def _frontier_png(params: Params, rows: list[dict]) -> Path:
-    from tasks.training.plots import frontier_plot
+    from tasks.training.plots import frontier_plot  # matplotlib: only when plotting
 
     target = params.evaluate.plots_dir / "distill" / "frontier.png"
     return frontier_plot(rows, target, params.cost.currency)

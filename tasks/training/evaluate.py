@@ -218,7 +218,7 @@ def write_metrics(cfg: EvaluateConfig, evaluation: Evaluation, extra: dict | Non
 def write_plots(
     params: Params, split: Split, evaluations: list[Evaluation], folder: str
 ) -> list[Path]:
-    from tasks.training.plots import evaluation_plots
+    from tasks.training.plots import evaluation_plots  # matplotlib: only when plotting
 
     y_test = split.test[params.dataset.target.name].to_numpy()
     curves = {e.name: (y_test, e.test_scores) for e in evaluations}
