@@ -37,12 +37,15 @@ def print_status(report: dict) -> None:
             alias,
             entry["version"],
             entry["variant"] or "",
-            num(m.get("auc_floor"), ".4f"),
+            num(m.get("holdout_auc"), ".4f"),
             num(m.get("latency_p95"), ".2f"),
             num(m.get("artifact_size"), ",.0f"),
             num(m.get("calibration"), ".4f"),
         )
     console.print(models)
+    for line in [report.get("no_champion"), *gate_record_lines(report.get("gate_record"))]:
+        if line:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     for line in cost_lines(report):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     history = Table(title="latest decisions")
@@ -58,6 +61,18 @@ def print_status(report: dict) -> None:
             "\n".join(d["reasons"]),
         )
     console.print(history)
+
+
+def gate_record_lines(record: dict | None) -> list[str]:
+    """The gate's record: decisions judged again once the days after them were labelled."""
+    if not record or not (record["audited"] or record["pending"]):
+        return []
+    return [
+        f"gate record: {record['audited']} decisions audited, {record['right']} right, "
+        f"{record['wrong']} wrong, AUC regret {record['regret_total']:.4f}; "
+        f"{record['pending']} waiting for labels",
+        *(f"  {sentence}" for sentence in record["latest"]),
+    ]
 
 
 def cost_lines(report: dict) -> list[str]:

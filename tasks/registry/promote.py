@@ -1,26 +1,35 @@
-"""Stage `promote`: the champion/challenger gate, forced promotion, rollback and status.
+"""Stage `promote`: the champion/challenger gate, acting on its verdict.
 
-A candidate becomes `champion` only if it passes every check in `promote` (params.yaml); the
-former champion keeps the alias `previous`. A candidate that fails becomes `challenger` and the
-champion stays. Both AUCs are measured on the same most recent holdout (the candidate's test
-days), each model scored through its registered MLflow artifact. Every decision is recorded on
-the model version (tags) and appended to the promotion history under one lock.
+A candidate becomes `champion` only if it passes every check of the gate (the rules:
+tasks/registry/gate.py); the former champion keeps the alias `previous`. A candidate that fails
+becomes `challenger` and the champion stays. Both models are scored on the same holdout (the
+candidate's test days), each through its registered artifact with its own feature list, and
+timed in turns in this process. Every decision is recorded on the model version (tags) and
+appended to the promotion history under one lock.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tasks.core import tags as tag
-from tasks.core.config import Params, PromoteConfig
+from tasks.core.config import Params
 from tasks.core.io import write_json
 from tasks.core.layout import CANDIDATE, FEATURE_TABLE_REPORT, metrics_file, validation_report
-from tasks.core.metrics import classification_metrics
+from tasks.core.metrics import (
+    best_of_rounds,
+    classification_metrics,
+    latency_profile,
+    paired_auc_difference,
+)
 from tasks.data.split import TrainingRecord, load_split
 from tasks.model.predict import predict_proba
 from tasks.registry.aliases import (
@@ -31,6 +40,16 @@ from tasks.registry.aliases import (
     registry_client,
     require_version,
 )
+from tasks.registry.gate import (
+    INSUFFICIENT,
+    PROMOTED,
+    Check,
+    Difference,
+    Holdout,
+    Measured,
+    gate_checks,
+    verdict,
+)
 from tasks.registry.history import Decision, locked
 from tasks.registry.ledger import charge_version
 from tasks.registry.versions import load_registered
@@ -38,106 +57,102 @@ from tasks.registry.versions import load_registered
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    value: float | bool | None
-    threshold: float | bool | None
-    detail: str
+class _Loaded:
+    """A registered version, loaded as serving loads it, and its rows of the holdout: its own
+    feature columns, so a change of features in params leaves older models scorable."""
 
-    def reason(self) -> str:
-        return f"{self.name}: {self.detail}"
+    def __init__(self, params: Params, version: str, holdout: pd.DataFrame) -> None:
+        self.version = version
+        self.model, self.featurizer, _ = load_registered(
+            params.tracking, params.registry.model_name, version
+        )
+        self.missing = [c for c in self.featurizer.columns if c not in holdout.columns]
+        self.rows = None if self.missing else holdout[self.featurizer.columns]
+
+    @functools.cached_property
+    def scores(self) -> np.ndarray:
+        return predict_proba(self.model, self.featurizer, self.rows)
 
 
-def gate_checks(
-    cfg: PromoteConfig,
-    *,
-    validation_passed: bool,
-    candidate_auc: float,
-    champion_auc: float | None,
+def measure_side_by_side(
+    params: Params, models: list[_Loaded], target: np.ndarray
+) -> dict[str, Measured]:
+    """AUC and ECE of each model on the holdout, and their latency p95 per batch of
+    `evaluate.latency_batch_size` raw rows (featurization included) timed in interleaved
+    rounds in this process, the best round of each kept."""
+    cfg = params.evaluate
+    size = min(cfg.latency_batch_size, len(target))
+
+    def latency(model: _Loaded) -> float:
+        def predict(start: int, stop: int) -> object:
+            return predict_proba(model.model, model.featurizer, model.rows.iloc[start:stop])
+
+        return latency_profile(predict, len(target), size, cfg.latency_repeats)["latency_ms_p95"]
+
+    best = best_of_rounds(
+        {m.version: (lambda m=m: latency(m)) for m in models}, params.promote.timing.rounds
+    )
+    measured = {}
+    for model in models:
+        figures = classification_metrics(target, model.scores, 0.5, cfg.calibration_bins)
+        measured[model.version] = Measured(
+            model.version, figures["roc_auc"], figures["ece"], best[model.version]
+        )
+    return measured
+
+
+def judge(
+    params: Params,
+    version: str,
+    champion: str | None,
+    holdout: pd.DataFrame,
+    artifact_bytes: int,
     teacher_auc: float | None,
-    metrics: dict[str, Any],
+    validation_passed: bool,
 ) -> list[Check]:
-    """Every check of the gate, pure: values in, verdicts with readable details out."""
-    checks = [
-        Check(
-            "validation",
-            validation_passed,
-            validation_passed,
-            True,
-            "training data passed validation"
-            if validation_passed
-            else "training data failed validation",
-        ),
-        Check(
-            "auc_floor",
-            candidate_auc >= cfg.min_auc,
-            candidate_auc,
-            cfg.min_auc,
-            f"holdout AUC {candidate_auc:.4f} vs floor {cfg.min_auc}",
-        ),
-    ]
-    if champion_auc is not None:
-        bar = champion_auc - cfg.max_auc_drop
-        checks.append(
-            Check(
-                "auc_vs_champion",
-                candidate_auc >= bar,
-                candidate_auc,
-                bar,
-                f"holdout AUC {candidate_auc:.4f} vs champion {champion_auc:.4f} - margin "
-                f"{cfg.max_auc_drop} = {bar:.4f}",
-            )
-        )
-    if teacher_auc is not None:
-        share = candidate_auc / teacher_auc
-        checks.append(
-            Check(
-                "teacher_auc_share",
-                share >= cfg.min_teacher_auc_share,
-                share,
-                cfg.min_teacher_auc_share,
-                f"keeps {share:.3f} of the teacher's AUC {teacher_auc:.4f}",
-            )
-        )
-    latency, size, ece = metrics["latency_ms_p95"], metrics["artifact_bytes"], metrics["ece"]
-    checks += [
-        Check(
-            "latency_p95",
-            latency <= cfg.max_latency_ms_p95,
-            latency,
-            cfg.max_latency_ms_p95,
-            f"p95 {latency:.2f} ms per batch vs budget {cfg.max_latency_ms_p95} ms",
-        ),
-        Check(
-            "artifact_size",
-            size <= cfg.max_artifact_bytes,
-            size,
-            cfg.max_artifact_bytes,
-            f"{size:,} bytes vs budget {cfg.max_artifact_bytes:,}",
-        ),
-        Check(
-            "calibration",
-            ece <= cfg.max_ece,
-            ece,
-            cfg.max_ece,
-            f"expected calibration error {ece:.4f} vs bound {cfg.max_ece}",
-        ),
-    ]
-    return checks
-
-
-def holdout_auc(
-    params: Params, name: str, version: str, holdout: pd.DataFrame, features: list[str]
-) -> float:
-    """AUC of a registered version on the holdout, scored through its registered artifact,
-    checksums verified, as serving loads it."""
-
-    model, featurizer, _ = load_registered(params.tracking, name, version)
-    scores = predict_proba(model, featurizer, holdout[features])
+    """The gate's checks of `version` against `champion` (None: a first model), measured now,
+    acting on nothing."""
+    cfg = params.promote
     target = holdout[params.dataset.target.name].to_numpy()
-    return classification_metrics(target, scores, 0.5, 10)["roc_auc"]
+    models = [_Loaded(params, version, holdout)]
+    if champion is not None and champion != version:
+        models.append(_Loaded(params, champion, holdout))
+        if models[1].missing:
+            log.warning(
+                "promote: champion v%s needs column(s) %s this holdout lacks (the features "
+                "changed): v%s is judged on the absolute floors, as a first model",
+                champion,
+                models[1].missing,
+                version,
+            )
+            models.pop()
+    load = os.getloadavg()[0]
+    measured = measure_side_by_side(params, models, target)
+    difference = None
+    if len(models) == 2:
+        figures = paired_auc_difference(
+            target,
+            models[0].scores,
+            models[1].scores,
+            cfg.evidence.resamples,
+            cfg.evidence.confidence,
+            cfg.evidence.seed,
+        )
+        difference = Difference(figures["difference"], figures["low"], figures["high"])
+    checks = gate_checks(
+        cfg,
+        validation_passed=validation_passed,
+        candidate=measured[version],
+        artifact_bytes=artifact_bytes,
+        teacher_auc=teacher_auc,
+        holdout=Holdout(len(target), int(target.sum())),
+        champion=measured[models[1].version] if len(models) == 2 else None,
+        difference=difference,
+    )
+    return [
+        *checks,
+        Check("load_average", True, load, None, f"1-minute load {load:.2f} while timing"),
+    ]
 
 
 def gate_version(
@@ -149,41 +164,34 @@ def gate_version(
     validation_passed: bool,
 ) -> Decision:
     """Judge `version` against the champion of the moment and act on the verdict, atomically."""
-    cfg, name, client = params.promote, params.registry.model_name, registry_client(params)
-    features = params.dataset.features.names
+    name, client = params.registry.model_name, registry_client(params)
     require_version(client, name, version)
-    with locked(cfg.history_db) as conn:
-        champion = alias_version(
-            client, name, tag.CHAMPION
-        )  # read under the lock: no stale champion
-        candidate_auc = holdout_auc(params, name, version, holdout, features)
-        champion_auc = None
-        if champion is not None and champion != version:
-            champion_auc = holdout_auc(params, name, champion, holdout, features)
-        checks = gate_checks(
-            cfg,
-            validation_passed=validation_passed,
-            candidate_auc=candidate_auc,
-            champion_auc=champion_auc,
-            teacher_auc=teacher_auc,
-            metrics=metrics,
+    with locked(params.promote.history_db) as conn:
+        champion = alias_version(client, name, tag.CHAMPION)  # under the lock: never stale
+        checks = judge(
+            params,
+            version,
+            champion,
+            holdout,
+            int(metrics["artifact_bytes"]),
+            teacher_auc,
+            validation_passed,
         )
-        failed = [c.reason() for c in checks if not c.passed]
-        if failed:
-            client.set_registered_model_alias(name, tag.CHALLENGER, version)
-            decision = Decision(
-                name, version, "rejected", failed, compared_to=champion, champion_after=champion
-            )
-        else:
+        kind = verdict(checks)
+        if kind == PROMOTED:
             move_champion(client, name, version, champion)
-            decision = Decision(
-                name,
-                version,
-                "promoted",
-                [c.reason() for c in checks],
-                compared_to=champion,
-                champion_after=version,
-            )
+            reasons = [c.reason() for c in checks if c.name != "load_average"]
+        else:
+            client.set_registered_model_alias(name, tag.CHALLENGER, version)
+            reasons = [c.reason() for c in checks if not c.passed]
+        decision = Decision(
+            name,
+            version,
+            kind,
+            reasons,
+            compared_to=champion,
+            champion_after=version if kind == PROMOTED else champion,
+        )
         decision.checks = [asdict(c) for c in checks]
         decision.actor = actor()
         return record_decision(client, conn, decision)
@@ -212,7 +220,10 @@ def run_promote(params: Params) -> Decision:
         validation_passed=bool(validation["success"]),
     )
     write_json(params.promote.decision_path, decision.as_dict())
-    verb = "promoted to champion" if decision.promoted else "kept as challenger"
+    verb = {
+        PROMOTED: "promoted to champion",
+        INSUFFICIENT: "kept as challenger: the holdout cannot tell it from the champion",
+    }.get(decision.decision, "kept as challenger")
     log.info(
         "promote: %s v%s %s; %s",
         decision.model_name,

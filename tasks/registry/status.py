@@ -8,6 +8,7 @@ from typing import Any
 from tasks.core import tags as tag
 from tasks.core.config import Params
 from tasks.registry.aliases import alias_version, registry_client
+from tasks.registry.audit import audit_decisions, audits
 from tasks.registry.history import recent
 from tasks.registry.ledger import version_costs
 
@@ -34,15 +35,21 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
         }
 
     cfg = params.cost
+    champion = describe(tag.CHAMPION)
     return {
         "model_name": name,
+        "no_champion": None if champion else no_champion_hint(params),
+        "gate_record": {
+            **audit_decisions(params),
+            "latest": [a.sentence() for a in audits(params)[-5:]],
+        },
         "cost": {
             "currency": cfg.currency,
             "cpu_hour": cfg.cpu_hour,
             "gpu_hour": cfg.gpu_hour,
             "production": cfg.production.model_dump(),
         },
-        tag.CHAMPION: describe(tag.CHAMPION),
+        tag.CHAMPION: champion,
         tag.CHALLENGER: describe(tag.CHALLENGER),
         tag.PREVIOUS: describe(tag.PREVIOUS),
         "history": [
@@ -57,3 +64,23 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
             for d in history[:limit]
         ],
     }
+
+
+def no_champion_hint(params: Params) -> str:
+    """What to do when no version serves: the challenger, why the gate turned it down, and the
+    exact commands that get a champion (promote it by hand, or train again)."""
+    name, client = params.registry.model_name, registry_client(params)
+    train = "run `loopline train` (or `dvc repro`) to train and gate a model"
+    challenger = alias_version(client, name, tag.CHALLENGER)
+    if challenger is None:
+        return f"{name}: no champion yet; {train}"
+    judged = next(
+        (d for d in recent(params.promote.history_db, name, limit=50) if d.version == challenger),
+        None,
+    )
+    why = f" ({'; '.join(judged.reasons)})" if judged else ""
+    return (
+        f"{name}: no champion yet: v{challenger}, the challenger, was turned down by the "
+        f"gate{why}; promote it by hand with `loopline promote --version {challenger} --force "
+        f'--reason "..."`, or {train} again'
+    )

@@ -18,6 +18,7 @@ from tasks.core.errors import LooplineError
 from tasks.model.featurize import Featurizer
 from tasks.registry import tracking
 from tasks.registry.aliases import alias_version
+from tasks.registry.status import no_champion_hint
 from tasks.registry.versions import load_registered
 
 
@@ -41,10 +42,7 @@ class Champion:
 def resolve_champion(params: Params) -> Champion:
     champion = resolve_alias(params, tag.CHAMPION)
     if champion is None:
-        raise NoChampionError(
-            f"{params.registry.model_name}: no champion yet; run `loopline train` (or "
-            "`dvc repro`) to train and promote a model first"
-        )
+        raise NoChampionError(no_champion_hint(params))
     return champion
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tasks.core import tags as tag
 from tasks.core.config import Params
 from tasks.core.dates import days_between
 from tasks.core.errors import LooplineError
@@ -26,6 +27,7 @@ from tasks.core.metrics import classification_metrics
 from tasks.core.tags import CHAMPION
 from tasks.registry import ledger
 from tasks.registry.aliases import alias_version, registry_client, rollback
+from tasks.registry.audit import audit_decisions
 from tasks.serving.champion import Champion, resolve_champion, score_frame
 from tasks.simulation.upstream import write_day_batch, write_last_labels
 
@@ -86,6 +88,7 @@ def replay(
         "final_champion": {"version": final.version, **version_costs(params, final.version)},
         "oracle_net": params.replay.oracle_net if params.replay.oracle else None,
         "months": table,
+        "gate_record": audit_decisions(params),
         "ticks": records,
         "seconds": {
             "total": time.perf_counter() - started,
@@ -212,9 +215,7 @@ def start_from_pipeline_model(params: Params) -> str:
 
     name, client = params.registry.model_name, registry_client(params)
     window = params.train.window.tag
-    versions = client.search_model_versions(
-        f"name = '{name}' and tags.`loopline.window` = '{window}'"
-    )
+    versions = client.search_model_versions(f"name = '{name}' and tags.`{tag.WINDOW}` = '{window}'")
     if not versions:
         raise LooplineError(
             f"{name}: no version trained on train.window {window}; run `dvc repro` first"

@@ -136,6 +136,7 @@ waited {oracle_wait_s:.0f} s for it).</p>
 {drift_plot(ticks, params.retrain.max_drift_share)}
 <h2>Champion timeline</h2>
 {_timeline_table(ticks)}
+{_gate_record(replay.get("gate_record"))}
 <h2>Models of the latest training ({html.escape(trained_on)})</h2>
 {_models_table(params.evaluate.metrics_dir)}
 <h2>What the loop costs: training vs inference</h2>
@@ -159,6 +160,17 @@ svg {{ max-width: 100%; height: auto; }}
     target = params.replay.summary_dir / "index.html"
     write_text(target, page)
     return target
+
+
+def _gate_record(record: dict | None) -> str:
+    """Were the gate's decisions right? Each judged again on the days after it, once labelled."""
+    if not record or not (record["audited"] or record["pending"]):
+        return ""
+    return f"""<h2>The gate's record</h2>
+<p>{record["audited"]} decision(s) judged again on the labelled days after each:
+<b>{record["right"]} right, {record["wrong"]} wrong</b>; AUC given up by the wrong ones
+{record["regret_total"]:.4f} in all (mean regret {record["regret_mean"]:.4f} per decision);
+{record["pending"]} waiting for labels. `loopline status` lists each.</p>"""
 
 
 def _months_table(months: list[dict]) -> str:

@@ -16,20 +16,23 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from tasks.core import tags as tag
 from tasks.core.config import Params
 from tasks.core.io import write_json
 from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
 from tasks.core.metrics import agreement
 from tasks.data.split import TrainingRecord, load_split
+from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.model.predict import predict_logits, predict_proba
 from tasks.registry import tracking
 from tasks.registry.reference import log_reference
 from tasks.registry.versions import log_and_register
+from tasks.training.calibrate import Calibration, fit_calibration, fold_into_output
 from tasks.training.compression import prune_student
 from tasks.training.evaluate import (
-    HEADLINE_METRICS,
     Evaluation,
     cost_per_million,
     evaluate_network,
@@ -37,7 +40,8 @@ from tasks.training.evaluate import (
     write_plots,
 )
 from tasks.training.loop import distillation_loss, fit, run_key, seed_everything
-from tasks.training.selection import Selection, frontier_rows, select_variant
+from tasks.training.model_card import model_card
+from tasks.training.selection import frontier_rows, select_variant
 from tasks.training.teacher import encode
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,10 @@ def run_distill(params: Params) -> dict[str, dict]:
         )
         folders = variant_folders(params)
         for name, model in (("student", result.model), ("student_pruned", pruned)):
+            calibration = _calibrate(model, featurizer, split.validation, target, cfg.calibration)
+            mlflow.log_params(
+                {f"{name}_calibration_{k}": v for k, v in dataclasses.asdict(calibration).items()}
+            )
             save_model(model, featurizer, folders[name])
             save_model(quantize_int8(model), featurizer, folders[f"{name}_int8"])
 
@@ -164,6 +172,7 @@ def run_distill(params: Params) -> dict[str, dict]:
             fixed=cfg.candidate,
             allow_teacher=params.promote.allow_teacher,
             currency=params.cost.currency,
+            cost_tie_ratio=select.cost_tie_ratio,
         )
         frontier = frontier_rows(
             {"teacher": teacher_eval.metrics, "baseline": _baseline_metrics(params), **students},
@@ -174,7 +183,7 @@ def run_distill(params: Params) -> dict[str, dict]:
         for png in pngs:
             mlflow.log_artifact(str(png), artifact_path="plots")
         mlflow.log_text(
-            _model_card(params, record, teacher_eval, evaluations, selection), "model_card.md"
+            model_card(params, record, teacher_eval, evaluations, selection), "model_card.md"
         )
         mlflow.log_dict(dataclasses.asdict(selection), "selection.json")
 
@@ -231,6 +240,23 @@ def run_distill(params: Params) -> dict[str, dict]:
     return students
 
 
+def _calibrate(
+    model: TabularNet, featurizer: Featurizer, days: pd.DataFrame, target: str, method: str
+) -> Calibration:
+    """Fit the calibration on `days` (the validation days) and fold it into `model`."""
+    logits = predict_logits(model, featurizer, days)
+    calibration = fit_calibration(logits, days[target].to_numpy(), method)
+    fold_into_output(model, calibration)
+    log.info(
+        "distill: calibrated (%s: logit x %.3f %+.3f) on %d validation rows",
+        method,
+        calibration.scale,
+        calibration.shift,
+        len(days),
+    )
+    return calibration
+
+
 def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
     agree = agreement(teacher.test_scores, ev.test_scores, teacher.metrics["threshold"])
     return {
@@ -264,54 +290,3 @@ def _frontier_png(params: Params, rows: list[dict]) -> Path:
 
     target = params.evaluate.plots_dir / "distill" / "frontier.png"
     return frontier_plot(rows, target, params.cost.currency)
-
-
-def _model_card(
-    params: Params,
-    record: TrainingRecord,
-    teacher: Evaluation,
-    evaluations: dict[str, Evaluation],
-    selection: Selection,
-) -> str:
-    rows = [teacher, *evaluations.values()]
-    keys = (*HEADLINE_METRICS, "cost_per_million")
-    table = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for ev in rows:
-        cells = [
-            f"{ev.metrics[k]:,.4g}" if isinstance(ev.metrics[k], float) else f"{ev.metrics[k]:,}"
-            for k in keys
-        ]
-        table.append(f"| {ev.name} | " + " | ".join(cells) + " |")
-    w = record.windows
-    return (
-        "\n".join(
-            [
-                f"# {params.registry.model_name}: distilled student of {params.dataset.name}",
-                "",
-                f"Predicts `{params.dataset.target.name}` = `{params.dataset.target.column} "
-                f"{params.dataset.target.op} {params.dataset.target.value}` from "
-                f"{len(params.dataset.features.names)} features known before the event.",
-                "",
-                f"- train {w.train.start}..{w.train.end}, "
-                f"validation {w.validation.start}..{w.validation.end}, "
-                f"test {w.test.start}..{w.test.end}",
-                f"- data fingerprint `{record.data_fingerprint}`, "
-                f"teacher run `{record.teacher_run_id}`",
-                f"- distillation: temperature {params.distill.temperature}, "
-                f"alpha {params.distill.alpha}",
-                "",
-                "## Test metrics",
-                "",
-                *table,
-                "",
-                "Latency is per batch of "
-                f"{params.evaluate.latency_batch_size} raw rows, featurization included, on "
-                f"{params.train.threads} CPU threads. Cost per 1M predictions: the CPU seconds "
-                f"of one scoring pass of the test days at {params.cost.cpu_hour} "
-                f"{params.cost.currency} per CPU-hour.",
-                "",
-                f"Registered: {selection.reason}.",
-            ]
-        )
-        + "\n"
-    )

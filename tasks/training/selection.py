@@ -37,10 +37,14 @@ def select_variant(
     fixed: str,
     allow_teacher: bool,
     currency: str,
+    cost_tie_ratio: float = 1.0,
 ) -> Selection:
     """`fixed`: the variant named in params. `cheapest_within`: among the eligible variants
     (the teacher only if allowed) within `auc_tolerance` of the best eligible test AUC, the
-    lowest cost per 1M predictions; ties go to the smaller artifact, then the order given."""
+    cheapest per 1M predictions. Measured costs within `cost_tie_ratio` of the cheapest are a
+    tie, won by the fewest parameters, then the fewest artifact bytes, then the name: timing
+    noise cannot change the answer for one data set and seed unless a variant's cost sits at
+    the edge of the band (AUCs, parameters and bytes do not vary with machine load)."""
     eligible = [name for name in candidates if allow_teacher or name != "teacher"]
     if policy == "fixed":
         return Selection(
@@ -51,14 +55,26 @@ def select_variant(
     best = max(eligible, key=lambda name: candidates[name]["roc_auc"])
     best_auc = candidates[best]["roc_auc"]
     within = [n for n in eligible if candidates[n]["roc_auc"] >= best_auc - auc_tolerance]
+    cheapest = min(candidates[n]["cost_per_million"] for n in within)
+    tied = [n for n in within if candidates[n]["cost_per_million"] <= cheapest * cost_tie_ratio]
     chosen = min(
-        within,
-        key=lambda n: (candidates[n]["cost_per_million"], candidates[n]["artifact_bytes"]),
+        tied,
+        key=lambda n: (
+            candidates[n].get("parameters", 0),
+            candidates[n]["artifact_bytes"],
+            n,
+        ),
+    )
+    tie = (
+        f"; {len(tied)} within {cost_tie_ratio}x of the cheapest, a tie won by the fewest "
+        "parameters, then bytes"
+        if len(tied) > 1
+        else ""
     )
     reason = (
-        f"{chosen}: cheapest at {candidates[chosen]['cost_per_million']:.4g} {currency} per 1M "
-        f"predictions among {len(within)} variants within {auc_tolerance} of the best AUC "
-        f"{best_auc:.4f} ({best})"
+        f"{chosen}: {candidates[chosen]['cost_per_million']:.4g} {currency} per 1M "
+        f"predictions, cheapest among {len(within)} variants within {auc_tolerance} of the "
+        f"best AUC {best_auc:.4f} ({best}){tie}"
     )
     return Selection(chosen, reason, _table(candidates, eligible, set(within)))
 

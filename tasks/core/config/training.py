@@ -99,6 +99,10 @@ class DistillConfig(StrictModel):
     schedule: Schedule
     prune: PruneConfig
     candidate: Variant
+    calibration: Literal["platt", "temperature", "none"] = Field(
+        description="fitted on the validation days (the freshest labelled days before the test "
+        "days) and folded into each student's output layer, so every path serves it"
+    )
     model_dir: Path
     int8_dir: Path
     pruned_dir: Path
@@ -110,23 +114,48 @@ class SelectConfig(StrictModel):
     """Which variant of a training run is registered as the candidate."""
 
     policy: Literal["fixed", "cheapest_within"] = Field(
-        description="fixed: distill.candidate; cheapest_within: the lowest cost per 1M "
-        "predictions among variants within auc_tolerance of the best test AUC"
+        description="fixed: distill.candidate; cheapest_within: among variants within "
+        "auc_tolerance of the best test AUC, the cheapest per 1M predictions, measured costs "
+        "within cost_tie_ratio of the cheapest counting as a tie (fewest parameters, then "
+        "fewest bytes win): one answer for one data set and seed"
     )
     auc_tolerance: float = Field(ge=0.0, le=1.0)
+    cost_tie_ratio: float = Field(ge=1.0)
+
+
+class EvidenceConfig(StrictModel):
+    """When a holdout can tell two models apart: a paired bootstrap of their AUC difference."""
+
+    resamples: int = Field(ge=100)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
+    min_rows: int = Field(ge=1)
+    min_class_rows: int = Field(ge=1, description="rows of each class, positives and negatives")
+    max_interval_width: float = Field(gt=0.0)
+
+
+class TimingConfig(StrictModel):
+    """Latency of candidate and champion, measured in turns in one process."""
+
+    rounds: int = Field(ge=1)
+    max_latency_ratio: float = Field(ge=1.0)
 
 
 class PromoteConfig(StrictModel):
     """The gate a candidate must pass to become champion (see docs/architecture.md, "Promotion")."""
 
     select: SelectConfig
+    evidence: EvidenceConfig
+    timing: TimingConfig
 
-    min_auc: Fraction
+    min_auc: Fraction = Field(description="absolute floor, binding the first model only")
     max_auc_drop: float = Field(ge=0)
     min_teacher_auc_share: Fraction
-    max_latency_ms_p95: float = Field(gt=0)
+    max_latency_ms_p95: float = Field(gt=0, description="absolute ceiling, a safety net")
     max_artifact_bytes: int = Field(gt=0)
-    max_ece: Fraction
+    max_ece: Fraction = Field(description="absolute bound, binding the first model only")
+    max_ece_increase: float = Field(ge=0, description="later: ECE <= champion's + this")
+    audit_days: int = Field(ge=1, description="days after a decision its audit scores")
     allow_teacher: bool
     history_db: Path
     decision_path: Path

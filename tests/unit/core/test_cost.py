@@ -34,8 +34,8 @@ def test_measure_counts_cpu_of_busy_work_and_not_of_sleep():
             pass
     usage = busy.usage
     assert usage.cpu_s >= 0.29 and usage.gpu_s == 0
-    # One busy thread: CPU about equals wall, less only what a shared machine took away.
-    assert usage.wall_s / 4 < usage.cpu_s <= usage.wall_s + 0.05
+    # One busy thread: CPU at most wall (a shared machine may stretch the wall time at will).
+    assert usage.cpu_s <= usage.wall_s + 0.05
 
     with measure() as idle:
         time.sleep(0.3)

@@ -171,7 +171,7 @@ def test_the_cheapest_variant_within_tolerance_is_selected():
     selection = _select()
     assert selection.variant == "student_pruned"
     assert selection.reason == (
-        "student_pruned: cheapest at 1 USD per 1M predictions among 3 variants within 0.005 "
+        "student_pruned: 1 USD per 1M predictions, cheapest among 3 variants within 0.005 "
         "of the best AUC 0.7520 (student)"
     )
     assert {r["variant"] for r in selection.table if r["shortlisted"]} == {
@@ -186,6 +186,39 @@ def test_the_cheapest_variant_within_tolerance_is_selected():
 def test_equal_costs_go_to_the_smaller_artifact():
     table = {**TABLE, "student_int8": (0.751, 1.0, 40)}  # as cheap as the pruned one, smaller
     assert _select(table).variant == "student_int8"
+
+
+def test_costs_within_the_tie_band_never_decide(base_params_dict):
+    """Machine load moves measured costs by 10-20 %: within the band the variant is chosen by
+    parameters, then bytes, so every ordering of noisy costs gives the same answer."""
+    band = base_params_dict["promote"]["select"]["cost_tie_ratio"]
+    params = {"student": 900, "student_int8": 900, "student_pruned": 450}
+    noisy = [(1.00, 1.10, 1.05), (1.10, 1.00, 1.02), (1.05, 1.02, 1.10)]
+    chosen = set()
+    for costs in noisy:
+        candidates = {
+            name: {
+                "roc_auc": 0.75,
+                "cost_per_million": cost,
+                "artifact_bytes": 100 - i,
+                "parameters": params[name],
+            }
+            for i, (name, cost) in enumerate(zip(params, costs, strict=True))
+        }
+        selection = select_variant(
+            candidates, "cheapest_within", 0.005, "student", False, "USD", cost_tie_ratio=band
+        )
+        chosen.add(selection.variant)
+        assert "a tie won by the fewest parameters" in selection.reason
+    assert chosen == {"student_pruned"}
+    # a variant clearly dearer than the band still loses, whatever its size
+    candidates["student_pruned"]["cost_per_million"] = 1.10 * band * 1.2
+    assert (
+        select_variant(
+            candidates, "cheapest_within", 0.005, "student", False, "USD", cost_tie_ratio=band
+        ).variant
+        == "student_int8"
+    )
 
 
 def test_the_teacher_only_where_allowed():

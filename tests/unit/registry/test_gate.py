@@ -1,0 +1,178 @@
+"""The gate's rules on hand-made figures, and the statistics they stand on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy.special import expit
+from sklearn.metrics import roc_auc_score
+
+from tasks.core.config import PromoteConfig
+from tasks.core.metrics import best_of_rounds, paired_auc_difference
+from tasks.registry.gate import (
+    INSUFFICIENT,
+    PROMOTED,
+    REJECTED,
+    Difference,
+    Holdout,
+    Measured,
+    gate_checks,
+    verdict,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+CFG = PromoteConfig.model_validate(yaml.safe_load((REPO / "params.yaml").read_text())["promote"])
+ENOUGH = Holdout(rows=14_000, positives=3_000)
+
+
+def _measured(version="2", auc=0.70, ece=0.02, latency=5.0) -> Measured:
+    return Measured(version, auc, ece, latency)
+
+
+def _gate(candidate, champion=None, difference=None, holdout=ENOUGH, **kwargs):
+    checks = gate_checks(
+        CFG,
+        validation_passed=kwargs.get("validation_passed", True),
+        candidate=candidate,
+        artifact_bytes=kwargs.get("artifact_bytes", 20_000),
+        teacher_auc=kwargs.get("teacher_auc"),
+        holdout=holdout,
+        champion=champion,
+        difference=difference,
+    )
+    return checks, verdict(checks), {c.name for c in checks if not c.passed}
+
+
+def test_a_first_model_meets_the_absolute_floors():
+    checks, kind, failed = _gate(_measured(auc=0.70, ece=0.02))
+    assert kind == PROMOTED and not failed
+    assert {c.name for c in checks} >= {"auc_floor", "calibration", "latency_p95"}
+    _, kind, failed = _gate(_measured(auc=CFG.min_auc - 0.01, ece=CFG.max_ece + 0.01))
+    assert kind == REJECTED and failed == {"auc_floor", "calibration"}
+
+
+def test_a_later_candidate_is_judged_against_the_champion_not_the_floors():
+    """A hard season: both models score below the first model's floor on these days; the
+    candidate is clearly better than the champion, so it serves."""
+    low = CFG.min_auc - 0.05
+    champion = _measured("1", auc=low - 0.02)
+    difference = Difference(0.02, 0.008, 0.032)
+    checks, kind, failed = _gate(_measured(auc=low), champion, difference)
+    assert kind == PROMOTED, failed
+    assert "auc_floor" not in {c.name for c in checks}
+    holdout_auc = next(c for c in checks if c.name == "holdout_auc")
+    assert (holdout_auc.value, holdout_auc.threshold) == (low, low - 0.02)  # champion's beside
+
+
+def test_a_worse_candidate_is_rejected_on_the_interval():
+    difference = Difference(-0.02, -0.03, -0.01)
+    _, kind, failed = _gate(_measured(auc=0.68), _measured("1", auc=0.70), difference)
+    assert kind == REJECTED and failed == {"auc_vs_champion"}
+    # far worse, with a wide interval: still decided, not "insufficient evidence"
+    wide = Difference(-0.2, -0.26, -0.14)
+    _, kind, failed = _gate(_measured(auc=0.5), _measured("1", auc=0.70), wide)
+    assert kind == REJECTED and failed == {"auc_vs_champion"}
+
+
+@pytest.mark.parametrize(
+    ("holdout", "difference", "why"),
+    [
+        (Holdout(rows=330, positives=80), Difference(0.004, -0.001, 0.009), "min_rows"),
+        (Holdout(rows=5_000, positives=20), Difference(0.004, -0.001, 0.009), "min_class_rows"),
+        (ENOUGH, Difference(0.004, -0.06, 0.07), "max_interval_width"),
+    ],
+)
+def test_a_holdout_that_cannot_tell_keeps_the_champion(holdout, difference, why):
+    """A few thousandths on a few hundred rows is a coin flip: "insufficient evidence"."""
+    checks, kind, failed = _gate(
+        _measured(auc=0.704), _measured("1", auc=0.700), difference, holdout
+    )
+    assert kind == INSUFFICIENT and failed == {"evidence"}
+    evidence = next(c for c in checks if c.name == "evidence")
+    assert evidence.detail.startswith("insufficient evidence, champion kept") and why in (
+        evidence.detail
+    )
+    assert "auc_vs_champion" not in {c.name for c in checks}  # no verdict on a coin flip
+
+
+def test_evidence_and_another_failure_is_a_rejection():
+    _, kind, failed = _gate(
+        _measured(latency=100.0),
+        _measured("1", latency=5.0),
+        Difference(0.0, -0.1, 0.1),
+        Holdout(rows=100, positives=30),
+    )
+    assert kind == REJECTED and failed == {"evidence", "latency_vs_champion"}
+
+
+def test_latency_is_a_ratio_to_the_champion_so_load_does_not_change_the_verdict():
+    """The same two models on an idle and on a busy machine: every figure doubles, the ratio
+    and so the verdict stay; the first model under load still fits the ceiling."""
+    difference = Difference(0.01, 0.002, 0.018)
+    idle = _gate(_measured(latency=6.0), _measured("1", latency=5.0), difference)
+    busy = _gate(_measured(latency=34.0), _measured("1", latency=28.0), difference)
+    assert idle[1] == busy[1] == PROMOTED
+    slower = _gate(_measured(latency=9.0), _measured("1", latency=5.0), difference)
+    assert slower[2] == {"latency_vs_champion"}
+    assert _gate(_measured(latency=34.0))[1] == PROMOTED  # first model, busy machine
+
+
+def test_calibration_is_relative_to_the_champion_later():
+    difference = Difference(0.01, 0.002, 0.018)
+    champion = _measured("1", ece=0.09)  # a season whose base rate moved
+    _, kind, _ = _gate(_measured(ece=0.095), champion, difference)
+    assert kind == PROMOTED  # within the champion's ECE + max_ece_increase
+    _, kind, failed = _gate(_measured(ece=0.09 + CFG.max_ece_increase + 0.01), champion, difference)
+    assert kind == REJECTED and failed == {"calibration"}
+
+
+def test_paired_bootstrap_interval_covers_a_known_difference():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    strong = expit(y + rng.normal(0, 0.8, y.size))
+    weak = expit(y + rng.normal(0, 1.6, y.size))
+    truth = roc_auc_score(y, strong) - roc_auc_score(y, weak)
+    result = paired_auc_difference(y, strong, weak, resamples=400, confidence=0.95, seed=1)
+    assert result["difference"] == pytest.approx(truth)
+    assert result["low"] < truth < result["high"]
+    assert result["low"] > 0  # clearly better: the interval excludes zero
+    again = paired_auc_difference(y, strong, weak, resamples=400, confidence=0.95, seed=1)
+    assert again == result  # seeded: the same verdict every time
+
+
+def test_identical_models_differ_by_exactly_nothing():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 500)
+    scores = rng.random(500)
+    result = paired_auc_difference(y, scores, scores, resamples=200, confidence=0.9, seed=0)
+    assert (result["difference"], result["low"], result["high"]) == (0.0, 0.0, 0.0)
+
+
+def test_small_samples_give_wide_intervals():
+    rng = np.random.default_rng(3)
+    widths = {}
+    for rows in (300, 30_000):
+        y = rng.integers(0, 2, rows)
+        a, b = expit(y + rng.normal(0, 1.0, rows)), expit(y + rng.normal(0, 1.05, rows))
+        r = paired_auc_difference(y, a, b, resamples=300, confidence=0.95, seed=0)
+        widths[rows] = r["high"] - r["low"]
+    assert widths[300] > 5 * widths[30_000]
+
+
+def test_best_of_rounds_keeps_each_lowest_and_alternates_the_order():
+    calls = []
+    figures = {"a": iter([5.0, 3.0, 4.0]), "b": iter([9.0, 7.0, 8.0])}
+
+    def measure(name):
+        def run():
+            calls.append(name)
+            return next(figures[name])
+
+        return run
+
+    best = best_of_rounds({"a": measure("a"), "b": measure("b")}, rounds=3)
+    assert best == {"a": 3.0, "b": 7.0}
+    assert calls == ["a", "b", "b", "a", "a", "b"]
