@@ -50,12 +50,18 @@ lint: setup
 	ruff format --check .
 	lint-imports
 
-# Both UIs on loopback only; Ctrl-C stops both.
+# Both UIs on loopback only; Ctrl-C stops both. Other ports: make ui PREFECT_PORT=4255
+# MLFLOW_PORT=5055. The Prefect UI asks its API at PREFECT_UI_API_URL, which defaults to port
+# 4200 whatever port the server listens on: set here to the port it does listen on.
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
 ui: setup
-	@echo "MLflow → http://127.0.0.1:5000    Prefect → http://127.0.0.1:4200"
-	prefect server start --host 127.0.0.1 --port 4200 & server=$$!; \
+	@echo "MLflow → http://127.0.0.1:$(MLFLOW_PORT)    Prefect → http://127.0.0.1:$(PREFECT_PORT)"
+	PREFECT_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
+	PREFECT_UI_URL=http://127.0.0.1:$(PREFECT_PORT) \
+	prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) & server=$$!; \
 	trap 'kill $$server' EXIT; \
-	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(abspath mlflow/mlflow.db)
+	mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) --backend-store-uri sqlite:///$(abspath mlflow/mlflow.db)
 
 # The benchmarks need the feature table: `dvc repro ingest` builds it (a no-op when current).
 bench: setup

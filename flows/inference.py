@@ -11,8 +11,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.futures import wait
+from prefect.states import Completed
 
-from flows.common import IO_RETRIES
+from flows.common import IO_RETRIES, label_run, run_logs, trigger
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from flows.training import training_flow
 from tasks.core.config import Params, load_params
@@ -30,7 +31,7 @@ from tasks.monitoring.retrain import (
     new_labelled_rows,
     remember_retrain,
 )
-from tasks.monitoring.runs import log_scoring_cost
+from tasks.monitoring.runs import log_decision, log_scoring_cost
 from tasks.registry.ledger import scoring_cost
 from tasks.serving.champion import resolve_alias, resolve_champion
 from tasks.serving.nightly import (
@@ -77,7 +78,9 @@ def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
 def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dict:
     window_end = champion_window_end(champion.window, fallback=day)
     rows = new_labelled_rows(params, window_end, day)
-    return decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
+    decision = decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
+    log_decision(params, decision, champion.version)
+    return decision
 
 
 def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
@@ -107,20 +110,56 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
     }
 
 
-@flow(name="inference", log_prints=False)
+def scoring_run_name() -> str:
+    """`score-2013-05-16`, or `score-2013-05-01..2013-05-14` for a range: the flow run named
+    by the days it scores."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    date = parameters.get("date") or str(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    start = parameters.get("start")
+    return f"score-{start}..{date}" if start else f"score-{date}"
+
+
+@flow(name="inference", flow_run_name=scoring_run_name, log_prints=False)
 def inference_flow(
     date: str | None = None, params_path: str = "params.yaml", start: str | None = None
-) -> dict:
+) -> Any:
     """Score the batch of `date` (YYYY-MM-DD; default yesterday, UTC) with the champion,
     resolved once for the run, then check drift and decide whether to retrain. With `start`,
     every day's batch from `start` to `date` is scored first (one tick of a slower cadence, or
-    a backfill) and drift and the decision run once, on the window ending `date`."""
+    a backfill) and drift and the decision run once, on the window ending `date`. Returns the
+    summary dict; the run's state message says what was decided about retraining."""
+    with run_logs():
+        summary = _inference(date, params_path, start)
+    return Completed(message=retrain_message(summary), data=summary)
 
+
+def retrain_message(summary: dict) -> str:
+    """What the run decided about retraining, in one line."""
+    decision, retrain = summary["retrain_decision"], summary["retrain"]
+    if decision is None:
+        return f"{summary['scored']:,} rows scored; no drift check (no scored rows to compare)"
+    reasons = "; ".join(decision["reasons"]) or "no trigger"
+    if not decision["retrain"]:
+        return f"{summary['scored']:,} rows scored; no retrain: {reasons}"
+    if retrain and retrain["mode"] == "inline":
+        return f"retrained on the window to {decision['until']} ({retrain['result']}): {reasons}"
+    return f"retrain requested ({RETRAIN_EVENT}) until {decision['until']}: {reasons}"
+
+
+def _inference(date: str | None, params_path: str, start: str | None) -> dict:
     logger = get_run_logger()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     day = parse_date(date) if date else yesterday
     days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
+    label_run(
+        params.registry.model_name,
+        f"date:{day}",
+        f"retrain:{params.retrain.mode}",
+        f"trigger:{trigger()}",
+    )
     with days_locked(params, days):  # a second run of the same day waits, then replaces
         champion = resolve_task(params)
         client = run_client()
@@ -199,29 +238,53 @@ def _publish(
     retrain: dict | None,
     shadow: dict | None,
 ) -> None:
+    """The run's `nightly-scoring` artifact: one markdown table, a row per fact."""
     days = f"{summary['start']}..{summary['date']}" if "start" in summary else summary["date"]
-    lines = [
-        f"**{days}**: {summary['scored']:,} rows scored by `{summary['model_name']}` "
-        f"v{summary['model_version']}, {summary['quarantined']:,} quarantined; predicted "
-        f"positive rate {summary['positive_rate_predicted']:.3f}.",
-        f"Cost of validating and scoring: {cost['cost']:.4g} {cost['currency']} "
-        f"({cost['cpu_s']:.1f} CPU-s over {cost['wall_s']:.1f} s wall), "
-        f"{cost['cost_per_million']:.4g} {cost['currency']} per 1M predictions.",
-        f"Drift: {drift.get('drift_share', 0):.0%} of features drifted; score drift "
-        f"{(drift.get('prediction_drift') or {}).get('score', float('nan')):.3f}; live AUC "
-        f"{drift.get('live_auc')}; report `{drift.get('report')}`.",
+    score_drift = (drift.get("prediction_drift") or {}).get("score")
+    rows = [
+        ("model", f"`{summary['model_name']}` v{summary['model_version']}"),
+        ("rows scored", f"{summary['scored']:,}"),
+        ("rows quarantined", f"{summary['quarantined']:,}"),
+        ("predicted positive rate", f"{summary['positive_rate_predicted']:.3f}"),
+        (
+            "cost of validating and scoring",
+            f"{cost['cost']:.4g} {cost['currency']} ({cost['cpu_s']:.1f} CPU-s over "
+            f"{cost['wall_s']:.1f} s wall)",
+        ),
+        ("cost per 1M predictions", f"{cost['cost_per_million']:.4g} {cost['currency']}"),
+        ("features drifted", f"{drift.get('drift_share', 0):.0%}"),
+        ("score drift", "n/a" if score_drift is None else f"{score_drift:.3f}"),
+        ("live AUC", "n/a" if drift.get("live_auc") is None else f"{drift['live_auc']:.4f}"),
+        ("drift report", f"`{drift.get('report') or drift.get('skipped', 'n/a')}`"),
     ]
     if shadow:
-        lines.append(
-            f"Shadow: challenger v{shadow['challenger_version']} agrees on "
-            f"{shadow['agreement']:.1%} of rows, score correlation "
-            f"{shadow['score_correlation']:.3f}."
+        rows.append(
+            (
+                "shadow (challenger)",
+                f"v{shadow['challenger_version']} agrees on {shadow['agreement']:.1%} of rows, "
+                f"score correlation {shadow['score_correlation']:.3f}",
+            )
         )
     if decision:
-        verdict = "retrain" if decision["retrain"] else "no retrain"
-        lines.append(
-            f"Decision: **{verdict}**: " + ("; ".join(decision["reasons"]) or "no trigger")
-        )
+        verdict = "**retrain**" if decision["retrain"] else "no retrain"
+        rows.append(("decision", verdict))
+        rows.append(("reasons", "; ".join(decision["reasons"]) or "no trigger"))
     if retrain:
-        lines.append(f"Retrain: {retrain}")
-    create_markdown_artifact(key="nightly-scoring", markdown="\n\n".join(lines))
+        done = (
+            f"inline: the training flow's candidate was {retrain['result']}"
+            if retrain["mode"] == "inline"
+            else f"event `{retrain['emitted']}` emitted for the training deployment"
+        )
+        rows.append(("retrain", done))
+    create_markdown_artifact(key="nightly-scoring", markdown=markdown_table(("batch", days), rows))
+
+
+def markdown_table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
+    """Two columns of markdown table (a `|` inside a cell is escaped)."""
+
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"| {cell(header[0])} | {cell(header[1])} |", "| --- | --- |"]
+    lines += [f"| {cell(key)} | {cell(value)} |" for key, value in rows]
+    return "\n".join(lines)

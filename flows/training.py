@@ -12,8 +12,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
+from prefect.states import Completed
 
-from flows.common import IO_RETRIES
+from flows.common import IO_RETRIES, label_run, run_logs, trigger
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import Params, load_params, override
@@ -71,13 +72,33 @@ def promote_task(params: Params) -> dict:
     return decision.as_dict()
 
 
-@flow(name="training", log_prints=False)
+def training_run_name() -> str:
+    """`train-until-2013-06-08`: the flow run named by the last day of its window (the
+    configured window's when no `until` is given)."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    until = parameters.get("until")
+    if until is None:
+        try:
+            until = load_params(parameters.get("params_path", "params.yaml")).train.window.end
+        except Exception:  # a broken params file fails in the flow, with its own message
+            return "train"
+    return tracking.parent_run_name(until)
+
+
+@flow(name="training", flow_run_name=training_run_name, log_prints=False)
 def training_flow(
     params_path: str = "params.yaml", until: dt.date | None = None, nproc: int | None = None
 ) -> dict:
     """Train, evaluate, distil and gate a candidate on the window ending at `until` (default:
     params' window), the teacher on `nproc` processes (default: train.nproc). A gate that says
-    no ends Completed with result "not promoted"."""
+    no ends Completed with result "not promoted", its state message saying why."""
+    with run_logs():
+        return _train(params_path, until, nproc)
+
+
+def _train(params_path: str, until: dt.date | None, nproc: int | None) -> Any:
     from prefect.runtime import flow_run
 
     logger = get_run_logger()
@@ -88,19 +109,21 @@ def training_flow(
         ingest_task(params)
     validation = validate_task(params)
     window = training_window(params.train, until)
+    label_run(params.registry.model_name, f"until:{window.end}", f"trigger:{trigger()}")
     run_tags = {tag.PREFECT_FLOW_RUN_ID: str(flow_run.id), tag.TRIGGER: "prefect"}
-    parent_run_id = tracking.start_parent(params, f"training {window.end}", run_tags)
+    parent_run_id = tracking.start_parent(params, tracking.parent_run_name(window.end), run_tags)
 
-    training = train_task(params, until, parent_run_id)
-    evaluation = evaluate_task(params)
-    students = distill_task(params)
-    decision = promote_task(params)
+    with tracking.failing_parent(params.tracking, parent_run_id):
+        training = train_task(params, until, parent_run_id)
+        evaluation = evaluate_task(params)
+        students = distill_task(params)
+        decision = promote_task(params)  # ends the parent run
     cost = training_cost(params, decision["version"])  # as the promote stage charged it
 
     results = {**evaluation, **students}
     registered = json.loads(metrics_file(params.evaluate.metrics_dir, CANDIDATE).read_text())
     candidate = registered["variant"]  # as promote.select chose it
-    _publish(params, results, parent_run_id, validation, cost, registered["selection"])
+    _publish(params, results, parent_run_id, validation, cost, registered["selection"], decision)
     logger.info(
         "training: candidate %s AUC %.4f (teacher %.4f, baseline %.4f) on %s; cost %.4g %s",
         candidate,
@@ -111,7 +134,7 @@ def training_flow(
         cost["total"],
         cost["currency"],
     )
-    return {
+    result = {
         "result": "promoted" if decision["decision"] == "promoted" else "not promoted",
         "decision": decision,
         "parent_run_id": parent_run_id,
@@ -120,6 +143,15 @@ def training_flow(
         "candidate": candidate,
         "cost": cost,
     }
+    return Completed(message=verdict_message(decision), data=result)
+
+
+def verdict_message(decision: dict) -> str:
+    """The flow run's state message: what the gate did with the candidate, and why not."""
+    version = f"{decision['model_name']} v{decision['version']}"
+    if decision["decision"] == "promoted":
+        return f"{version} promoted to champion"
+    return f"{version} not promoted (challenger): " + "; ".join(decision["reasons"])
 
 
 def _publish(
@@ -129,6 +161,7 @@ def _publish(
     validation: dict,
     cost: dict,
     selection: str,
+    decision: dict,
 ) -> None:
     """The metrics table, the MLflow link and the training cost as Prefect artifacts (shown in
     the flow run)."""
@@ -143,9 +176,7 @@ def _publish(
     create_markdown_artifact(
         key="training-lineage",
         markdown=(
-            f"**MLflow parent run** `{parent_run_id}` "
-            f"(open with `make ui`, then http://127.0.0.1:5000/#/experiments → "
-            f"`{params.tracking.experiment}`)\n\n"
+            f"{_mlflow_links(params, parent_run_id, decision)}\n\n"
             f"Validation: {validation['clean_rows']:,} clean rows, "
             f"{validation['quarantined_rows']:,} quarantined.\n\n"
             f"Registered in `{params.registry.model_name}`: {selection}."
@@ -154,6 +185,23 @@ def _publish(
             f"{cost['gpu_s']:.1f} GPU-s, on {cost['machine'].get('cpus_usable')} CPUs "
             f"(`{cost['machine'].get('platform')}`)."
         ),
+    )
+
+
+def _mlflow_links(params: Params, parent_run_id: str, decision: dict) -> str:
+    """The parent run and the registered version, as links when the tracking server's address
+    is known (an http(s) tracking URI), else as ids and where to find them."""
+    name, version = decision["model_name"], decision["version"]
+    links = tracking.ui_links(params.tracking, parent_run_id, name, version)
+    if links:
+        return (
+            f"**MLflow**: [training run `{parent_run_id}`]({links['run']}) · "
+            f"[{name} v{version}]({links['version']})"
+        )
+    return (
+        f"**MLflow parent run** `{parent_run_id}`, **version** {name} v{version} "
+        f"(open with `make ui`, then http://127.0.0.1:5000/#/experiments → "
+        f"`{params.tracking.experiment}`)"
     )
 
 

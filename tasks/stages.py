@@ -58,7 +58,24 @@ def promote(params: Params) -> Any:
     from tasks.registry.promote import run_promote
 
     with metered(params, "promote"):
-        return run_promote(params)
+        decision = run_promote(params)
+    _end_training(params, decision.decision)
+    return decision
+
+
+def _end_training(params: Params, verdict: str) -> None:
+    """The gate is the training's last step: its parent run ends here, with the verdict, so
+    its duration spans every stage (under `dvc repro` the stages are separate processes)."""
+    from tasks.core import tags as tag
+    from tasks.data.split import TrainingRecord
+    from tasks.registry import tracking
+
+    parent = TrainingRecord.load(params.train.model_dir).parent_run_id
+    if parent:
+        client = tracking.client(params.tracking)
+        client.set_tag(parent, tag.PROMOTION, verdict)
+        if client.get_run(parent).info.status == "RUNNING":  # a later re-gate keeps its end
+            tracking.end_run(params.tracking, parent)
 
 
 STAGES: dict[str, Callable[[Params], Any]] = {

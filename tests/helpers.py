@@ -153,3 +153,31 @@ while not Path("go").exists():
     time.sleep(0.01)
 gate_version(params, sys.argv[1], holdout, metrics, None, True)
 """
+
+
+def prefect_flow_run(flow_run_id):
+    """The flow run as the Prefect server holds it (name, tags, state and its message)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def prefect_run_logs(flow_run_id, expect: str, timeout_s: float = 30.0) -> list[str]:
+    """The messages of a flow run's logs as the Prefect server holds them, read until one
+    contains `expect` (logs reach the server in batches) or `timeout_s` passes."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout_s
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    while True:
+        messages: list[str] = []
+        with get_client(sync_client=True) as client:
+            while page := client.read_logs(log_filter, limit=200, offset=len(messages)):
+                messages += [entry.message for entry in page]
+        if any(expect in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)

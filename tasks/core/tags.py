@@ -31,6 +31,7 @@ TEACHER_RUN_ID = "loopline.teacher_run_id"
 SELECTION = "loopline.selection"
 MODEL_URI = "loopline.model_uri"
 MODEL_VERSION = "loopline.model_version"
+REGISTERED_MODEL = "loopline.registered_model"  # on a training's parent run, with MODEL_VERSION
 TEST_ROC_AUC = "loopline.test_roc_auc"
 LATENCY_MS_P95 = "loopline.latency_ms_p95"
 
@@ -53,7 +54,11 @@ DECIDED_BY = "loopline.decided_by"
 DECIDED_AT = "loopline.decided_at"
 COMPARED_TO = "loopline.compared_to"
 PROMOTION = "loopline.promotion"
+# The last line of a version's description: the gate's verdict (rewritten by each decision).
+VERDICT_PREFIX = "Gate verdict:"
 
 # Monitoring and retraining.
-DATE = "loopline.date"
+DATE = "loopline.date"  # on a monitoring run: the latest day it logged
 TRIGGER = "loopline.trigger"
+MONITORED = "loopline.monitored"  # `model/version` a monitoring run follows
+RETRAIN_REASONS = "loopline.retrain_reasons"  # the latest day's retrain decision and reasons

@@ -3,7 +3,8 @@
 Feature drift (every feature, Evidently's defaults: Wasserstein / Jensen-Shannon at 0.1 for
 samples over 1000 rows), prediction drift (the champion's scores) and, once labels of earlier
 days have arrived, the live AUC on the trailing labelled days. Reports go to
-`drift.report_dir/D.{html,json}` and to one MLflow run per date in the monitoring experiment.
+`drift.report_dir/D.{html,json}` and, as one point a day, to the champion version's run in the
+monitoring experiment (tasks/monitoring/runs.py).
 """
 
 from __future__ import annotations

@@ -70,11 +70,45 @@ def record_decision(client: Any, conn: Any, decision: Decision) -> Decision:
     }
     for key, value in tags.items():
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
-    run_id = client.get_model_version(decision.model_name, decision.version).run_id
+    details = client.get_model_version(decision.model_name, decision.version)
+    client.update_model_version(
+        decision.model_name,
+        decision.version,
+        description=with_verdict(details.description, verdict_line(decision)),
+    )
+    run_id = details.run_id
     if run_id:
         client.set_tag(run_id, tag.PROMOTION, decision.decision)
     append(conn, decision)
     return decision
+
+
+VERDICTS = {
+    "promoted": "promoted to champion",
+    "rejected": "not promoted (challenger)",
+    "insufficient_evidence": "not promoted (challenger): the holdout cannot tell it apart",
+    "forced": "made champion by hand",
+    "rolled_back": "made champion again by a rollback",
+}
+
+
+def verdict_line(decision: Decision) -> str:
+    """The gate's verdict as the version's description says it."""
+    against = f" against v{decision.compared_to}" if decision.compared_to else ""
+    return (
+        f"**{VERDICTS.get(decision.decision, decision.decision)}**{against} on "
+        f"{decision.at} by {decision.actor}: " + "; ".join(decision.reasons)
+    )
+
+
+def with_verdict(description: str | None, verdict: str) -> str:
+    """`description` with its gate-verdict line replaced by `verdict` (appended if absent)."""
+    kept = [
+        line for line in (description or "").splitlines() if not line.startswith(tag.VERDICT_PREFIX)
+    ]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join([*kept, "", f"{tag.VERDICT_PREFIX} {verdict}"]).lstrip("\n")
 
 
 def require_version(client: Any, name: str, version: str) -> None:

@@ -28,6 +28,14 @@ T = TypeVar("T")
 # MLflow error codes a server answers with while it is overloaded or restarting.
 TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 
+# The experiment tag MLflow 3's UI reads to choose its view; without it an experiment opens in
+# the GenAI view (traces, prompts). Accepted values include "genai_development" and this one.
+EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+# The run description MLflow's UI shows and edits (markdown).
+NOTE = "mlflow.note.content"
+# Files a `dvc repro` rewrites as it runs: a change to them alone does not make the code dirty.
+GENERATED_TRACKED = ("dvc.lock",)
+
 # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember every URI we exported ourselves so
 # a later configure() (another params file, another test) is not mistaken for a user override,
 # even after something restores an older value of the variable (a test's monkeypatch does).
@@ -133,7 +141,9 @@ def client(tracking: TrackingConfig) -> RetryingClient:
 
 
 def use_experiment(tracking: TrackingConfig, name: str) -> Any:
-    """Make `name` the active experiment, created with its artifacts under the artifact root."""
+    """Make `name` the active experiment, created with its artifacts under the artifact root
+    and marked as model development (`EXPERIMENT_KIND`), so MLflow 3's UI opens it in the
+    model-training view, not the GenAI one."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -143,8 +153,15 @@ def use_experiment(tracking: TrackingConfig, name: str) -> Any:
             tracking.artifact_root.mkdir(parents=True, exist_ok=True)
             location = tracking.artifact_root.resolve().as_uri()
         with contextlib.suppress(MlflowException):  # another process created it first
-            mlflow.create_experiment(name, artifact_location=location)
-    return mlflow.set_experiment(name)
+            mlflow.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_DEVELOPMENT}
+            )
+    experiment = mlflow.set_experiment(name)
+    if EXPERIMENT_KIND not in experiment.tags:  # created before loopline set the kind
+        mlflow.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND, MODEL_DEVELOPMENT
+        )
+    return experiment
 
 
 def params_hash(params: Params) -> str:
@@ -156,28 +173,39 @@ def file_hash(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
 
 
-def git_commit() -> str:
-    """The commit the code came from, with '-dirty' when the work tree has changes."""
+def git_commit(cwd: Path | None = None) -> str:
+    """The commit the code came from, with '-dirty' when a tracked file differs from it. The
+    files `dvc repro` itself rewrites (`GENERATED_TRACKED`: dvc.lock) do not count, or every
+    pipeline run would call its own checkout dirty."""
+    excluded = [f":(top,exclude,glob)**/{name}" for name in GENERATED_TRACKED]
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
+            check=True,
+            cwd=cwd,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+            cwd=cwd,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
 
 
-def lineage_tags(params: Params, data_fingerprint: str) -> dict[str, str]:
+def training_tags(params: Params) -> dict[str, str]:
+    """What a training knows at its start: code, config and, under DVC, the dvc.lock it started
+    from. Recorded once, on the parent run; every stage of the training reuses them."""
     tags = {
         tag.GIT_COMMIT: git_commit(),
         tag.PARAMS_HASH: params_hash(params),
-        tag.DATA_FINGERPRINT: data_fingerprint,
         tag.DATASET: params.dataset.name,
     }
     lock = file_hash(Path("dvc.lock"))
@@ -186,14 +214,127 @@ def lineage_tags(params: Params, data_fingerprint: str) -> dict[str, str]:
     return tags
 
 
+# The parent's tags a stage reuses instead of measuring again (dvc.lock changes between stages).
+INHERITED_TAGS = (tag.GIT_COMMIT, tag.PARAMS_HASH, tag.DVC_LOCK_HASH)
+
+
+def lineage_tags(
+    params: Params, data_fingerprint: str, parent_run_id: str | None = None
+) -> dict[str, str]:
+    """The lineage tags of a run of the training `parent_run_id`: the parent's code, config and
+    dvc.lock hash as recorded at the training's start, plus the data fingerprint."""
+    tags = {**training_tags(params), tag.DATA_FINGERPRINT: data_fingerprint}
+    if parent_run_id:
+        parent = client(params.tracking).get_run(parent_run_id).data.tags
+        tags.pop(tag.DVC_LOCK_HASH, None)
+        tags |= {key: parent[key] for key in INHERITED_TAGS if key in parent}
+    return tags
+
+
+def parent_run_name(until: object) -> str:
+    """The parent run of the training on the window ending `until`: `train-until-2013-03-31`,
+    as the Prefect flow run of that training is named."""
+    return f"train-until-{until}"
+
+
 def start_parent(params: Params, name: str, tags: dict[str, str]) -> str:
-    """Create the flow's parent run and return its id (closed again at once: children attach)."""
+    """Create the training's parent run (with `training_tags`, the config as params.json and
+    the flattened sections the training uses as params) and return its id. It stays open while
+    the stages attach their child runs, whatever process they run in; `end_run` closes it."""
+    import mlflow
+    from mlflow.tracking.context.registry import resolve_tags
+
+    mlflow_client = client(params.tracking)  # configured: the training experiment is active
+    experiment = mlflow.get_experiment_by_name(params.tracking.experiment)
+    run = mlflow_client.create_run(
+        experiment.experiment_id,
+        tags=resolve_tags({**training_tags(params), **tags}),  # + user and source, as start_run
+        run_name=name,
+    )
+    run_id = run.info.run_id
+    mlflow_client.log_dict(run_id, params.model_dump(mode="json", by_alias=True), "params.json")
+    log_params(mlflow_client, run_id, training_params(params))
+    return run_id
+
+
+# The params.yaml sections a training reads, logged flattened on its parent run.
+TRAINING_SECTIONS = ("train", "distill", "evaluate", "baseline", "promote", "validate")
+
+
+def training_params(params: Params) -> dict[str, str]:
+    """`train.schedule.batch_size: 256`, ...: the sections a training uses, flattened, plus the
+    dataset's name and target."""
+    config = params.model_dump(mode="json", by_alias=True)
+    flat = flatten({name: config[name] for name in TRAINING_SECTIONS})
+    target = config["dataset"]["target"]
+    return flat | {
+        "dataset.name": params.dataset.name,
+        "dataset.target": f"{target['name']} = {target['column']} {target['op']} {target['value']}",
+    }
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """A nested dict as dotted keys and string values (what MLflow params hold)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)
+    return out
+
+
+def log_params(mlflow_client: Any, run_id: str, values: dict[str, str]) -> None:
+    """Params on a run by id, in batches MLflow accepts (100 a call, values cut at 6000)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in values.items()]
+    for start in range(0, len(items), 100):
+        mlflow_client.log_batch(run_id, params=items[start : start + 100])
+
+
+def end_run(store: TrackingConfig, run_id: str, status: str = "FINISHED") -> None:
+    """Close a run opened by id (the parent of a training): FINISHED or FAILED, now."""
+    client(store).set_terminated(run_id, status)
+
+
+def ui_links(
+    store: TrackingConfig, run_id: str, model_name: str, model_version: str
+) -> dict[str, str] | None:
+    """The MLflow UI pages of a run and a model version, when the tracking URI is a server's
+    address (http or https); None for a local store, which has no pages of its own."""
     import mlflow
 
-    configure(params.tracking)
-    with mlflow.start_run(run_name=name, tags=tags) as run:
-        mlflow.log_dict(params.model_dump(mode="json", by_alias=True), "params.json")
-        return run.info.run_id
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return None
+    experiment = client(store).get_run(run_id).info.experiment_id
+    base = uri.rstrip("/")
+    return {
+        "run": f"{base}/#/experiments/{experiment}/runs/{run_id}",
+        "version": f"{base}/#/models/{model_name}/versions/{model_version}",
+    }
+
+
+@contextlib.contextmanager
+def failing_parent(store: TrackingConfig, run_id: str) -> Iterator[str]:
+    """While a training runs: an error ends its parent run FAILED (its last stage ends it
+    FINISHED, see `tasks.stages.promote`), then goes on up."""
+    try:
+        yield run_id
+    except BaseException:
+        with contextlib.suppress(Exception):  # the store's own fault must not hide the error
+            end_run(store, run_id, "FAILED")
+        raise
+
+
+def log_datasets(store: TrackingConfig, run_id: str, datasets: list[tuple[Any, str]]) -> None:
+    """MLflow datasets with their context (training, validation, testing) on a run by id: the
+    same inputs the active run logs with `mlflow.log_input`."""
+    from mlflow.tracking.fluent import _create_dataset_input
+
+    inputs = [_create_dataset_input(dataset, context) for dataset, context in datasets]
+    client(store).log_inputs(run_id, datasets=inputs)
 
 
 @contextlib.contextmanager

@@ -166,3 +166,52 @@ def log_and_register(
         tags.get(tag.VARIANT),
     )
     return model_version
+
+
+def describe_version(
+    params: Any, name: str, model_version: str, what: str, record: Any, selection: str = ""
+) -> str:
+    """The registry descriptions a user reads in MLflow's UI: on the version, what it is, its
+    training window, its runs (as links) and the gate's verdict (pending until the promote
+    stage rewrites it); on the registered model, once, what its versions are."""
+    store = params.tracking
+    client = tracking.client(store)
+    details = client.get_model_version(name, model_version)
+    experiment = client.get_run(details.run_id).info.experiment_id if details.run_id else ""
+    w = record.windows
+    lines = [
+        f"**{name} v{model_version}**: {what}; predicts `{params.dataset.target.name}` "
+        f"(`{params.dataset.target.column} {params.dataset.target.op} "
+        f"{params.dataset.target.value}`).",
+        "",
+        f"- training window {record.window.tag} (train {w.train.tag}, validation "
+        f"{w.validation.tag}, test {w.test.tag}), data fingerprint `{record.data_fingerprint}`",
+        f"- source run [{details.run_id}](#/experiments/{experiment}/runs/{details.run_id}) "
+        f"in the training run [{record.parent_run_id}]"
+        f"(#/experiments/{experiment}/runs/{record.parent_run_id})",
+    ]
+    if selection:
+        lines.append(f"- selection: {selection}")
+    lines += ["", f"{tag.VERDICT_PREFIX} pending (the promote stage judges it)"]
+    description = "\n".join(lines)
+    client.update_model_version(name, model_version, description=description)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=model_description(params, name))
+    return description
+
+
+def model_description(params: Any, name: str) -> str:
+    """What a registered model of loopline holds, said once on the model."""
+    kind = (
+        "teacher networks (embeddings + MLP) the students are distilled from; not served"
+        if name == params.registry.teacher_model_name
+        else "candidates of the training flow (the variant `promote.select` chose); the version "
+        f"aliased `{tag.CHAMPION}` serves, `{tag.CHALLENGER}` is the latest candidate the gate "
+        f"refused, `{tag.PREVIOUS}` the champion before the last promotion"
+    )
+    target = params.dataset.target
+    return (
+        f"loopline: predicts `{target.name}` (`{target.column} {target.op} {target.value}`) "
+        f"on {params.dataset.name}. Versions: {kind}. Each version's description gives its "
+        "training window, its runs and the gate's verdict."
+    )

@@ -29,7 +29,7 @@ from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, s
 from tasks.model.predict import predict_logits, predict_proba
 from tasks.registry import tracking
 from tasks.registry.reference import log_reference
-from tasks.registry.versions import log_and_register
+from tasks.registry.versions import describe_version, log_and_register
 from tasks.training.calibrate import Calibration, fit_calibration, fold_into_output
 from tasks.training.compression import prune_student
 from tasks.training.evaluate import (
@@ -42,7 +42,7 @@ from tasks.training.evaluate import (
 from tasks.training.loop import distillation_loss, fit, run_key, seed_everything
 from tasks.training.model_card import model_card
 from tasks.training.selection import frontier_rows, select_variant
-from tasks.training.teacher import encode
+from tasks.training.teacher import encode, training_datasets
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def run_distill(params: Params) -> dict[str, dict]:
     )
 
     tracking.configure(params.tracking)
-    tags = tracking.lineage_tags(params, record.data_fingerprint)
+    tags = tracking.lineage_tags(params, record.data_fingerprint, record.parent_run_id)
     teacher_version = _teacher_version(params)
     link = {
         tag.TEACHER_MODEL: params.registry.teacher_model_name,
@@ -114,6 +114,9 @@ def run_distill(params: Params) -> dict[str, dict]:
                 "prune_finetune_epochs": cfg.prune.finetune_epochs,
             }
         )
+        # This run registers the candidate: the version's source run names its data.
+        for dataset, context in training_datasets(params, split):
+            mlflow.log_input(dataset, context=context)
         result = fit(
             student,
             train_data,
@@ -208,6 +211,16 @@ def run_distill(params: Params) -> dict[str, dict]:
         )
         served, _ = load_model(folder)
         log_reference(params, split.train, predict_proba(served, featurizer, split.train))
+    describe_version(
+        params,
+        params.registry.model_name,
+        version,
+        f"{selection.variant}, distilled from {params.registry.teacher_model_name} "
+        f"v{teacher_version} on {params.dataset.name}",
+        record,
+        selection.reason,
+    )
+    _link_parent(params, record, version, teacher_version, selection.variant)
 
     for ev in evaluations.values():
         write_metrics(params.evaluate, ev)
@@ -255,6 +268,30 @@ def _calibrate(
         len(days),
     )
     return calibration
+
+
+def _link_parent(
+    params: Params, record: TrainingRecord, version: str, teacher_version: int, variant: str
+) -> None:
+    """The training's parent run points at what it produced: tags and a description with
+    links to the registered versions."""
+    if not record.parent_run_id:
+        return
+    name, teacher = params.registry.model_name, params.registry.teacher_model_name
+    client = tracking.client(params.tracking)
+    note = (
+        f"Training on {record.window.tag} (test days {record.windows.test.tag}). Registered "
+        f"[{name} v{version}](#/models/{name}/versions/{version}) ({variant}), distilled from "
+        f"[{teacher} v{teacher_version}](#/models/{teacher}/versions/{teacher_version})."
+    )
+    for key, value in {
+        tag.REGISTERED_MODEL: name,
+        tag.MODEL_VERSION: version,
+        tag.TEACHER_VERSION: str(teacher_version),
+        tag.VARIANT: variant,
+        tracking.NOTE: note,
+    }.items():
+        client.set_tag(record.parent_run_id, key, value)
 
 
 def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:

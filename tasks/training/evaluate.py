@@ -26,7 +26,7 @@ from tasks.model.featurize import Featurizer
 from tasks.model.nets import artifact_bytes, load_model, parameter_count
 from tasks.model.predict import predict_proba
 from tasks.registry import tracking
-from tasks.registry.versions import log_and_register
+from tasks.registry.versions import describe_version, log_and_register
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def run_evaluate(params: Params) -> dict[str, dict]:
     plots = write_plots(params, split, [teacher, baseline], "evaluate")
 
     tracking.configure(params.tracking)
-    tags = tracking.lineage_tags(params, record.data_fingerprint)
+    tags = tracking.lineage_tags(params, record.data_fingerprint, record.parent_run_id)
     with tracking.resume_run(record.teacher_run_id):
         tracking.log_metrics(teacher.metrics, prefix="test_")
         for png in plots:
@@ -258,11 +258,24 @@ def run_evaluate(params: Params) -> dict[str, dict]:
             },
             params.tracking,
         )
+        describe_version(
+            params,
+            params.registry.teacher_model_name,
+            version,
+            f"the teacher (embeddings + MLP) of {params.dataset.name}",
+            record,
+        )
     with tracking.child_run(record.parent_run_id, "baseline", {**tags, tag.VARIANT: "baseline"}):
+        import mlflow
+
+        mlflow.log_params(tracking.flatten(params.baseline.model_dump(mode="json")))
         tracking.log_metrics(baseline.metrics, prefix="test_")
+        baseline_file = write_metrics(params.evaluate, baseline)
+        mlflow.log_artifact(str(baseline_file), artifact_path="metrics")
+        for png in plots:
+            mlflow.log_artifact(str(png), artifact_path="plots")
 
     write_metrics(params.evaluate, teacher, {"registry_version": int(version)})
-    write_metrics(params.evaluate, baseline)
     log.info(
         "evaluate: teacher AUC %.4f vs baseline %.4f on %s..%s",
         teacher.metrics["roc_auc"],

@@ -99,14 +99,20 @@ def train_teacher(
         teacher_fit()
         return {}
 
-    tags = tracking.lineage_tags(params, data_fp)
     if parent_run_id is None:
-        parent_run_id = tracking.start_parent(params, f"training {window.end}", tags)
+        parent_run_id = tracking.start_parent(params, tracking.parent_run_name(window.end), {})
     else:
         tracking.configure(params.tracking)
+    tags = tracking.lineage_tags(params, data_fp, parent_run_id)
+    datasets = training_datasets(params, split)
+    _describe_parent(params, parent_run_id, data_fp, window.tag, datasets)
     world_size = 1 if distributed is None else distributed.world_size
     with tracking.child_run(parent_run_id, "teacher", {**tags, tag.VARIANT: "teacher"}) as run:
-        _log_training_inputs(params, split, cfg.model_dump(mode="json"))
+        import mlflow
+
+        mlflow.log_params(tracking.flatten(cfg.model_dump(mode="json")))
+        for dataset, context in datasets:
+            mlflow.log_input(dataset, context=context)
         result = teacher_fit(on_epoch=_log_epoch)
         save_model(result.model, featurizer, cfg.model_dir)
         summary = {
@@ -161,13 +167,25 @@ def _log_epoch(record: dict) -> None:
     )
 
 
-def _log_training_inputs(params: Params, split: Split, config: dict) -> None:
-    """Params plus the exact windows as MLflow datasets (with digests) for lineage."""
+def _describe_parent(
+    params: Params, parent_run_id: str, data_fp: str, window: str, datasets: list
+) -> None:
+    """What the parent learns once the data is read: its fingerprint, window and datasets."""
+    client = tracking.client(params.tracking)
+    client.set_tag(parent_run_id, tag.DATA_FINGERPRINT, data_fp)
+    client.set_tag(parent_run_id, tag.WINDOW, window)
+    tracking.log_datasets(params.tracking, parent_run_id, datasets)
+
+
+def training_datasets(params: Params, split: Split) -> list[tuple[object, str]]:
+    """The exact train, validation and test windows as MLflow datasets (with digests), each with
+    its context, for lineage: logged on the teacher, on the parent and on the run that
+    registers the candidate."""
     import mlflow
     from mlflow.models import infer_signature
 
-    mlflow.log_params(_flatten(config))
     target = params.dataset.target.name
+    datasets = []
     for name, frame, context in (
         ("train", split.train, "training"),
         ("validation", split.validation, "validation"),
@@ -187,14 +205,5 @@ def _log_training_inputs(params: Params, split: Split, config: dict) -> None:
             # MLflow infers the schema value by value (≈3 s a retrain on 100k rows); the
             # contract has fixed every column's type, so a sample gives the same schema.
             dataset.__dict__["schema"] = infer_signature(frame.head(SCHEMA_SAMPLE_ROWS)).inputs
-        mlflow.log_input(dataset, context=context)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = str(value)
-    return out
+        datasets.append((dataset, context))
+    return datasets

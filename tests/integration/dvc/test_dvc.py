@@ -43,7 +43,11 @@ def dvc_repo(tmp_path, base_params_dict, raw_slice_file) -> Path:
         else:
             shutil.copy2(source, target)
     write_params(tmp_path, base_params_dict, raw_slice_file)
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # tracked, as in the repo
+    git = ["git", "-c", "user.name=loopline", "-c", "user.email=loopline@localhost"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "pipeline"], cwd=tmp_path, check=True)
     return tmp_path
 
 
@@ -56,6 +60,7 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
         assert (dvc_repo / "models" / variant / "weights.safetensors").is_file()
     assert (dvc_repo / "reports" / "validation" / "features.html").is_file()
     assert (dvc_repo / "dvc.lock").is_file()
+    _one_training_run(dvc_repo)
 
     second = _dvc(dvc_repo, "repro")
     assert "Running stage" not in second
@@ -81,3 +86,33 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
     assert [r["variant"] for r in frontier if r["selected"]] == [candidate["variant"]]
     plots = json.loads(_dvc(dvc_repo, "plots", "show", "--json"))["data"]
     assert "reports/metrics/frontier.json" in plots
+
+
+def _one_training_run(root: Path) -> None:
+    """The repro's MLflow runs: one parent open from the train stage to the gate, whose commit
+    is clean although `dvc repro` rewrote the tracked dvc.lock, and one dvc.lock hash (recorded
+    at the training's start) on every run of the training."""
+    import mlflow
+
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert (
+        subprocess.run(  # dvc.lock did change: the commit is clean by rule, not by luck
+            ["git", "diff", "--quiet", "dvc.lock"], cwd=root, check=False
+        ).returncode
+        == 1
+    )
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("loopline-training")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r is not parent]
+    assert {r.info.run_name for r in children} == {"teacher", "baseline", "student"}
+    assert parent.info.run_name == "train-until-2013-01-31"
+    assert parent.info.status == "FINISHED"
+    assert parent.info.end_time >= max(r.info.end_time for r in children)
+    lock_hash = parent.data.tags["loopline.dvc_lock_hash"]
+    for run in [parent, *children]:
+        assert run.data.tags["loopline.git_commit"] == sha
+        assert run.data.tags["loopline.dvc_lock_hash"] == lock_hash

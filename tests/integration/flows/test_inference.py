@@ -3,17 +3,18 @@ idempotent rerun, lineage, and every kind of bad batch refused or quarantined cl
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import mlflow
 import pandas as pd
 import pytest
-from helpers import DAY, run_cli
+from helpers import DAY, prefect_flow_run, prefect_run_logs, run_cli
 
 from tasks.core.config import load_params
 from tasks.core.errors import DataSourceError, ValidationGateError
 from tasks.core.layout import day_paths
-from tasks.monitoring.runs import monitoring_run_id
+from tasks.monitoring.runs import day_step, day_timestamp, monitoring_run_id
 from tasks.serving.champion import NoChampionError
 from tasks.serving.nightly import score_day
 from tasks.simulation.upstream import write_day_batch
@@ -30,9 +31,12 @@ COLUMNS = [
 
 
 def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, prefect_harness):
+    from prefect.artifacts import Artifact
+
     from flows.inference import inference_flow
 
-    summary = inference_flow(date=DAY.isoformat())
+    state = inference_flow(date=DAY.isoformat(), return_state=True)
+    summary = state.result()
     path = day_paths(serving, DAY)["predictions"]
     first = pd.read_parquet(path)
     incoming = pd.read_parquet(day_paths(serving, DAY)["incoming"])
@@ -55,6 +59,62 @@ def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, pref
     monitoring = mlflow.MlflowClient().get_run(monitoring_run_id(serving, DAY.isoformat()))
     assert monitoring.data.metrics["cost_per_million"] > 0
     assert monitoring.data.metrics["scoring_rows"] == summary["scored"]
+
+    # Prefect: named by its day, tagged, ended with the retrain verdict, loopline's lines in it
+    flow_run = prefect_flow_run(state.state_details.flow_run_id)
+    assert flow_run.name == f"score-{DAY}"
+    assert {"flight-delay", f"date:{DAY}", "retrain:inline", "trigger:manual"} <= set(flow_run.tags)
+    decision = summary["retrain_decision"]
+    assert decision is not None and not decision["retrain"]  # a few days: too few labels
+    assert flow_run.state.message == (
+        f"{summary['scored']:,} rows scored; no retrain: " + "; ".join(decision["reasons"])
+    )
+    line = f"score {DAY}: {summary['scored']} rows scored by flight-delay v1"
+    logs = prefect_run_logs(flow_run.id, expect=line)
+    assert sum(m.startswith(line) for m in logs) == 1, logs
+    table = str(Artifact.get("nightly-scoring").data).splitlines()
+    assert table[:2] == [f"| batch | {DAY} |", "| --- | --- |"]
+    assert f"| rows scored | {summary['scored']:,} |" in table
+    assert any(row.startswith("| decision | no retrain |") for row in table)
+
+
+def test_monitoring_metrics_are_a_line_over_days_on_one_run(serving, prefect_harness):
+    """Each scored day adds a point at step = its day number, on the champion's one monitoring
+    run, with the retrain thresholds, the decision and its reasons beside it."""
+    from flows.inference import inference_flow
+
+    days = [DAY - dt.timedelta(days=2), DAY - dt.timedelta(days=1), DAY]
+    for day in days[:2]:
+        write_day_batch(serving, day)
+    inference_flow(date=days[0].isoformat())
+    inference_flow(date=days[1].isoformat())
+    state = inference_flow(start=days[1].isoformat(), date=DAY.isoformat(), return_state=True)
+    assert prefect_flow_run(state.state_details.flow_run_id).name == f"score-{days[1]}..{DAY}"
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(serving.drift.experiment)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert {monitoring_run_id(serving, d.isoformat()) for d in days} == {run.info.run_id}
+    assert run.info.run_name == "monitor-flight-delay-v1"
+    assert run.data.tags["loopline.date"] == DAY.isoformat()
+
+    steps = [day_step(d) for d in days]
+    assert steps == [steps[0], steps[0] + 1, steps[0] + 2]
+    for metric in ("drift_share", "prediction_drift", "retrain", "drift_share_threshold"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert [m.step for m in history] == steps, metric
+        assert [m.timestamp for m in history] == [day_timestamp(d) for d in days]
+    threshold = client.get_metric_history(run.info.run_id, "drift_share_threshold")
+    assert {m.value for m in threshold} == {serving.retrain.max_drift_share}
+    assert {m.value for m in client.get_metric_history(run.info.run_id, "retrain")} == {0.0}
+    decision = state.result()["retrain_decision"]
+    reasons = "; ".join(decision["reasons"]) or "no trigger"
+    assert run.data.tags["loopline.retrain_reasons"] == f"{DAY}: {reasons}"
+    decisions = client.list_artifacts(run.info.run_id, "decisions")
+    assert [a.path for a in decisions] == [f"decisions/{d}.json" for d in days]
+    drift = client.list_artifacts(run.info.run_id, "drift")
+    assert [a.path for a in drift] == [f"drift/{d}.html" for d in days]
 
 
 def test_lineage_json_links_prediction_to_run_and_data(serving):

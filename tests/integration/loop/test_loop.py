@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import prefect_run_logs
 
 from tasks.core.config import load_params
 from tasks.registry.promote import run_promote
@@ -61,6 +62,17 @@ def _loop_params(root, **retrain) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _subflow_run(parent_id):
+    """The one flow run started inside the flow run `parent_id`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    parent = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(flow_run_filter=parent)
+    return run
+
+
 def test_inline_retrain_fires_then_respects_cooldown(trained_copy, prefect_harness):
     from flows.inference import inference_flow
 
@@ -70,8 +82,18 @@ def test_inline_retrain_fires_then_respects_cooldown(trained_copy, prefect_harne
     assert run_promote(params).decision == "promoted"
     first_day, second_day = dt.date(2013, 1, 29), dt.date(2013, 1, 30)
     write_day_batch(params, first_day)
-    first = inference_flow(date=first_day.isoformat())
+    state = inference_flow(date=first_day.isoformat(), return_state=True)
+    first = state.result()
     assert first["retrain_decision"]["retrain"] is True
+    assert state.message.startswith(
+        f"retrained on the window to 2013-01-28 ({first['retrain']['result']}): feature drift"
+    )
+    # The retrain is its own flow run, named and tagged, with loopline's lines in its logs.
+    subflow = _subflow_run(state.state_details.flow_run_id)
+    assert subflow.name == "train-until-2013-01-28"
+    assert {"trigger:subflow", "until:2013-01-28", params.registry.model_name} <= set(subflow.tags)
+    logs = prefect_run_logs(subflow.id, expect="promote: ")
+    assert sum(m.startswith("teacher: ") for m in logs) == 1, logs
     assert first["retrain"]["mode"] == "inline"
     assert first["retrain"]["decision"]["model_name"] == params.registry.model_name
     # The retrain's cost: every stage it ran, not the ingest the first version was charged.
@@ -105,8 +127,10 @@ def test_event_mode_emits_the_retrain_event(trained_copy, prefect_harness):
     run_promote(params)
     day = dt.date(2013, 1, 29)
     write_day_batch(params, day)
-    result = inference_flow(date=day.isoformat())
+    state = inference_flow(date=day.isoformat(), return_state=True)
+    result = state.result()
     assert result["retrain"] == {"mode": "event", "emitted": RETRAIN_EVENT}
+    assert state.message.startswith(f"retrain requested ({RETRAIN_EVENT}) until 2013-01-28: ")
 
     events = []
     with get_client(sync_client=True) as client:
@@ -134,6 +158,8 @@ def test_serve_builds_nightly_cron_and_event_triggered_training(trained_copy):
     assert [s.schedule.cron for s in retrain.schedules] == [params.schedule.training_cron]
     (trigger,) = retrain.triggers
     assert trigger.expect == {RETRAIN_EVENT}
+    assert RETRAIN_EVENT in trigger.description  # what the automation does, in Prefect's UI
+    assert {params.registry.model_name, "mode:retrain"} <= set(retrain.tags)
     assert trigger.parameters["until"] == "{{ event.payload.until }}"
 
 

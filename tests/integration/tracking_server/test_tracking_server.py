@@ -162,6 +162,17 @@ def test_train_promote_and_score_over_http(tracking_server, project, prefect_har
     assert 0.5 < runs["teacher"].data.metrics["test_roc_auc"] <= 1.0
     assert runs["teacher"].data.tags["loopline.data_fingerprint"]
     assert "params.json" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+    # The flow's lineage artifact links the server's pages of the run and the version.
+    from prefect.artifacts import Artifact
+
+    lineage = str(Artifact.get("training-lineage").data)
+    base = server.uri.rstrip("/")
+    run_page = f"{base}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+    assert f"]({run_page})" in lineage
+    assert f"]({base}/#/models/{name}/versions/1)" in lineage
 
     # The gate ran over HTTP and made version 1 champion.
     assert result["decision"]["decision"] == "promoted", result["decision"]
