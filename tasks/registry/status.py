@@ -38,6 +38,7 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
         "model_name": name,
         "cost": {
             "currency": cfg.currency,
+            "params_file": str(params.file),
             "cpu_hour": cfg.cpu_hour,
             "gpu_hour": cfg.gpu_hour,
             "production": cfg.production.model_dump(),

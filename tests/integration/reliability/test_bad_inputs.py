@@ -23,6 +23,7 @@ import pytest
 import yaml
 from helpers import run_cli, write_params
 
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params, load_params
 from tasks.core.errors import (
     ConfigError,
@@ -31,7 +32,7 @@ from tasks.core.errors import (
     ValidationGateError,
 )
 from tasks.core.io import write_partitioned
-from tasks.core.layout import EVENT_DATE, day_paths
+from tasks.core.layout import day_paths
 from tasks.core.tags import CHAMPION
 from tasks.data.ingest import run_ingest
 from tasks.data.validate import run_validate
