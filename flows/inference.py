@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.futures import wait
 
-from flows.common import IO_RETRIES
+from flows.common import IO_RETRIES, named_failure
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from flows.training import training_flow
 from tasks.core.config import Params, load_params
@@ -108,6 +108,7 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
 
 
 @flow(name="inference", log_prints=False)
+@named_failure
 def inference_flow(
     date: str | None = None, params_path: str = "params.yaml", start: str | None = None
 ) -> dict:

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
-from flows.common import IO_RETRIES
+from flows.common import IO_RETRIES, named_failure
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import Params, load_params, override
@@ -72,6 +72,7 @@ def promote_task(params: Params) -> dict:
 
 
 @flow(name="training", log_prints=False)
+@named_failure
 def training_flow(
     params_path: str = "params.yaml", until: dt.date | None = None, nproc: int | None = None
 ) -> dict:

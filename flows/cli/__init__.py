@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import traceback
 
 import click
 
@@ -35,6 +36,8 @@ def main() -> None:
         click.echo("loopline: aborted", err=True)
         sys.exit(130)
     except LooplineError as exc:
+        if os.environ.get("LOOPLINE_DEBUG"):
+            traceback.print_exc()  # where it was raised, before the one line
         click.echo(f"loopline: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
