@@ -4,6 +4,7 @@ loopline's named errors."""
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -47,4 +48,7 @@ def named_failure(body: Callable[P, R]) -> Callable[P, R | State]:
         except LooplineError as exc:
             return Failed(message=f"{type(exc).__name__}: {exc}", data=exc)
 
+    # The body's signature with its annotations resolved where they were written: Prefect
+    # validates the parameters against them, and `dt.date` means nothing in this module.
+    run.__signature__ = inspect.signature(body, eval_str=True)
     return run
