@@ -1,14 +1,26 @@
 """What every flow shares: which task failures are worth a retry, loopline's log lines in the
-run logs, and the run's tags."""
+run logs, the run's tags, and how a run fails on one of loopline's named errors."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
+from prefect.states import Failed, State
+
+from tasks.core.errors import LooplineError
+from tasks.core.runtime import quiet_named_failures
 from tasks.registry.tracking import is_transient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Importing Prefect (above) configured logging, replacing the root's handlers: filter them now.
+quiet_named_failures()
 
 
 def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -87,3 +99,21 @@ def trigger() -> str:
     if flow_run.parent_flow_run_id:
         return "subflow"
     return "deployment" if deployment.id else "manual"
+
+
+def named_failure(body: Callable[P, R]) -> Callable[P, R | State]:
+    """A flow body whose named error ends the run Failed with that error, type and one line, as
+    the state message (instead of Prefect's "Flow run encountered an exception" and a
+    traceback); calling the flow still raises the error, which the CLI prints as one line."""
+
+    @functools.wraps(body)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R | State:
+        try:
+            return body(*args, **kwargs)
+        except LooplineError as exc:
+            return Failed(message=f"{type(exc).__name__}: {exc}", data=exc)
+
+    # The body's signature with its annotations resolved where they were written: Prefect
+    # validates the parameters against them, and `dt.date` means nothing in this module.
+    run.__signature__ = inspect.signature(body, eval_str=True)
+    return run

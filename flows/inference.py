@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 from prefect.futures import wait
 from prefect.states import Completed
 
-from flows.common import IO_RETRIES, label_run, run_logs, trigger
+from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from flows.training import training_flow
 from tasks.core.config import Params, load_params
@@ -122,6 +122,7 @@ def scoring_run_name() -> str:
 
 
 @flow(name="inference", flow_run_name=scoring_run_name, log_prints=False)
+@named_failure
 def inference_flow(
     date: str | None = None, params_path: str = "params.yaml", start: str | None = None
 ) -> Any:

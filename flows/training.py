@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.states import Completed
 
-from flows.common import IO_RETRIES, label_run, run_logs, trigger
+from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import Params, load_params, override
@@ -88,6 +88,7 @@ def training_run_name() -> str:
 
 
 @flow(name="training", flow_run_name=training_run_name, log_prints=False)
+@named_failure
 def training_flow(
     params_path: str = "params.yaml", until: dt.date | None = None, nproc: int | None = None
 ) -> dict:

@@ -21,7 +21,7 @@ def ingest(params: Params) -> dict:
     from tasks.data.ingest import run_ingest
 
     with metered(params, "ingest"):
-        return run_ingest(params.dataset, params.ingest)
+        return run_ingest(params.dataset, params.ingest, params.file)
 
 
 def validate(params: Params, input_path: Path | None = None) -> dict:

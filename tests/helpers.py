@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VENV_BIN = Path(sys.executable).parent
 SLICE_DAYS = 31  # the test slice: January 2013, ≈26k flights, every carrier and origin
@@ -181,3 +185,28 @@ def prefect_run_logs(flow_run_id, expect: str, timeout_s: float = 30.0) -> list[
         if any(expect in m for m in messages) or time.monotonic() > deadline:
             return messages
         time.sleep(0.5)
+
+
+SENSOR_ROWS = 200
+
+
+def sensor_readings() -> pd.DataFrame:
+    """A synthetic file of another data set: plant sensor readings, one column of each kind."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    temp = rng.uniform(-5.0, 35.0, SENSOR_ROWS)
+    temp[:7] = np.nan
+    return pd.DataFrame(
+        {
+            "reading_id": [f"r{i:04d}" for i in range(SENSOR_ROWS)],
+            "taken_at": pd.date_range("2024-01-01", periods=SENSOR_ROWS, freq="9h").astype(str),
+            "site": rng.choice(["north", "south", "east"], SENSOR_ROWS),
+            "shift": rng.integers(1, 4, SENSOR_ROWS),
+            "temp": temp,
+            "operator_note": [f"note {i}" for i in range(SENSOR_ROWS)],
+            "score": rng.random(SENSOR_ROWS),  # the upstream's own score: named like ours
+            "failed": rng.choice([0, 1], SENSOR_ROWS, p=[0.8, 0.2]),
+        }
+    )

@@ -6,10 +6,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import traceback
 
 import click
 
-from flows.cli import loop, pipeline, registry, scoring  # noqa: F401  (each registers commands)
+from flows.cli import drafting, loop, pipeline, registry, scoring  # noqa: F401  (register commands)
 from flows.cli.app import cli
 from tasks.core.runtime import go_offline
 
@@ -35,6 +36,8 @@ def main() -> None:
         click.echo("loopline: aborted", err=True)
         sys.exit(130)
     except LooplineError as exc:
+        if os.environ.get("LOOPLINE_DEBUG"):
+            traceback.print_exc()  # where it was raised, before the one line
         click.echo(f"loopline: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,7 @@ def cost_lines(report: dict) -> list[str]:
     cfg = report["cost"]
     cur, volume = cfg["currency"], cfg["production"]
     lines = [
-        f"costs in {cur} (prices from params.yaml: {cfg['cpu_hour']} per CPU-hour, "
+        f"costs in {cur} (prices from {cfg['params_file']}: {cfg['cpu_hour']} per CPU-hour, "
         f"{cfg['gpu_hour']} per GPU-hour; seconds measured on the machine that ran the work)"
     ]
     for alias in (CHAMPION, CHALLENGER):
@@ -141,8 +142,12 @@ def print_months(summary: dict, start: str, end: str) -> None:
 
 def demo_closing(params: Params, result: dict, page: Path, summary_s: float, end: str) -> str:
     """Where everything the demo made is, and how long it took."""
+    from tasks.core.config import PARAMS_FILE
     from tasks.core.layout import replay_summary_path
 
+    loopline = ".venv/bin/loopline"
+    if params.file != PARAMS_FILE:  # the commands shown must read the same params
+        loopline += f" --params {shlex.quote(str(params.file))}"
     seconds = result["seconds"]
     return (
         f"\nreplay {result['start']} → {result['end']}: {seconds['total'] / 60:.1f} min "
@@ -154,7 +159,7 @@ def demo_closing(params: Params, result: dict, page: Path, summary_s: float, end
         f"drift reports      {params.drift.report_dir}/\n"
         f"predictions        {params.score.predictions_dir}/  (quarantine: "
         f"{params.score.quarantine_dir}/)\n"
-        f"registry status    .venv/bin/loopline status\n"
-        f"lineage of a day   .venv/bin/loopline lineage --date {end}\n"
+        f"registry status    {loopline} status\n"
+        f"lineage of a day   {loopline} lineage --date {end}\n"
         f"MLflow + Prefect   make ui → http://127.0.0.1:5000 and http://127.0.0.1:4200"
     )

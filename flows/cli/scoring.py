@@ -50,26 +50,18 @@ def score_range(
     """(first day or None, last day) of `score`, checked before Prefect starts: an order the
     user can swap, and every day's batch present (a backfill names all missing days at once)."""
     from tasks.core.dates import days_between
-    from tasks.core.errors import DataSourceError
     from tasks.core.layout import day_paths
+    from tasks.data.nightly_validation import check_batches_exist
 
     if day and end and day != end:
         raise click.UsageError(f"--date {day} and --end {end} disagree; give one of them")
     last = end or day
     if last is None:
         raise click.UsageError("give --date DAY, or --start FIRST --end LAST for a backfill")
-    if start is None:
-        return None, last
-    if start > last:
+    if start is not None and start > last:
         raise click.UsageError(f"--start {start} is after --end {last}; swap them")
-    days = days_between(dt.date.fromisoformat(start), dt.date.fromisoformat(last))
-    missing = [d.isoformat() for d in days if not day_paths(params, d)["incoming"].exists()]
-    if missing:
-        raise DataSourceError(
-            f"{params.score.incoming_dir}: no batch file for {len(missing)} of {len(days)} "
-            f"days ({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}); write "
-            "them (YYYY-MM-DD.parquet) or narrow --start/--end"
-        )
+    days = days_between(dt.date.fromisoformat(start or last), dt.date.fromisoformat(last))
+    check_batches_exist(params, {d: day_paths(params, d)["incoming"] for d in days})
     return start, last
 
 

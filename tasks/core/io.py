@@ -133,7 +133,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise DataSourceError(f"{path}: file not found; check the path in params.yaml")
+        raise DataSourceError(f"{path}: file not found")
     if path.is_dir():
         return _read_parquet_dir(path)
     if path.stat().st_size == 0:
@@ -231,6 +231,16 @@ def tree_digest(path: str | Path) -> str | None:
         with file.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()[:16]
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Rows of a Parquet file, from its footer: no column is read."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataSourceError(f"{path}: corrupt Parquet file ({_first_line(exc)})") from None
 
 
 def read_partitions(folder: str | Path, column: str, start: str, end: str) -> pd.DataFrame:

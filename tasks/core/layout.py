@@ -10,9 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 from tasks.core.config import Params
-
-# The feature table's partition column: the event's calendar day (YYYY-MM-DD).
-EVENT_DATE = "event_date"
+from tasks.core.dates import DATE_PATTERN
 
 # A saved network's folder: its shape, its weights, the featurizer fitted with it.
 CONFIG_FILE = "config.json"
@@ -57,18 +55,31 @@ def replay_summary_path(params: Params) -> Path:
     return params.drift.report_dir.parent / "replay" / "summary.json"
 
 
+def day_file(folder: Path, day: dt.date) -> Path:
+    """A batch day's file in one of the nightly folders: `YYYY-MM-DD.parquet`."""
+    return Path(folder) / f"{day.isoformat()}.parquet"
+
+
+def dated_files(folder: Path) -> dict[dt.date, Path]:
+    """Every batch day's file in one of the nightly folders, by day (other names are ignored)."""
+    folder = Path(folder)
+    paths = folder.glob("*.parquet") if folder.is_dir() else []
+    found = {dt.date.fromisoformat(p.stem): p for p in paths if DATE_PATTERN.fullmatch(p.stem)}
+    return dict(sorted(found.items()))
+
+
+def day_lock(params: Params, day: dt.date) -> Path:
+    """The lock a run of batch day `day` holds, in `score.lock_dir`, apart from the outputs."""
+    return params.score.lock_dir / f"score-{day.isoformat()}.lock"
+
+
 def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
     """One batch day's files: its incoming rows, labels, predictions, quarantine and shadow."""
     cfg = params.score
-    stem = f"{day.isoformat()}.parquet"
     return {
-        "incoming": cfg.incoming_dir / stem,
-        "labels": cfg.labels_dir / stem,
-        "predictions": cfg.predictions_dir / stem,
-        "quarantine": cfg.quarantine_dir / stem,
-        "shadow": cfg.shadow_dir / stem,
+        "incoming": day_file(cfg.incoming_dir, day),
+        "labels": day_file(cfg.labels_dir, day),
+        "predictions": day_file(cfg.predictions_dir, day),
+        "quarantine": day_file(cfg.quarantine_dir, day),
+        "shadow": day_file(cfg.shadow_dir, day),
     }
-
-
-# The predictions files' score column (a probability).
-SCORE = "score"

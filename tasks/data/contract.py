@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.core.categories import code_text
 from tasks.core.config import ColumnRule, DatasetConfig
 
 NUMERIC_TYPES = [
@@ -75,7 +76,7 @@ def build_contract(
     features = dataset.features
     typed = {
         dataset.event_time: DATETIME_TYPES,
-        **dict.fromkeys(features.categorical, TEXT_TYPES),
+        **{c: category_types(rules.get(c)) for c in features.categorical},
         **dict.fromkeys(features.numeric, NUMERIC_TYPES),
     }
     if with_target:
@@ -165,7 +166,9 @@ def build_contract(
         if spec.values is not None:
             rows.append(
                 gxe.ExpectColumnValuesToBeInSet(
-                    column=col, value_set=spec.values, meta=meta(f"{col} not in {spec.values}")
+                    column=col,
+                    value_set=value_set(spec.values),
+                    meta=meta(f"{col} not in {spec.values}"),
                 )
             )
     if with_target:
@@ -176,6 +179,22 @@ def build_contract(
             )
         )
     return Contract(name=name, table_level=table, row_level=rows)
+
+
+def numeric_codes(rule: ColumnRule | None) -> bool:
+    """Whether a categorical's closed set is given as numbers (`values: [1, 2]`)."""
+    return bool(rule and rule.values and all(not isinstance(v, str) for v in rule.values))
+
+
+def category_types(rule: ColumnRule | None) -> list[str]:
+    """A categorical's allowed dtypes: text, and numbers too when its codes are numbers."""
+    return [*TEXT_TYPES, *NUMERIC_TYPES] if numeric_codes(rule) else TEXT_TYPES
+
+
+def value_set(values: list[str | int | float]) -> list[str | int | float]:
+    """A closed set as a numeric column holds it and as text (ingest writes categories as
+    text), so `[1, 2]` matches 1, 1.0 and "1"."""
+    return list(dict.fromkeys([*values, *map(code_text, values)]))
 
 
 def _fmt(value: float | None) -> str:

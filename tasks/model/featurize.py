@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.core.categories import category_text
 from tasks.core.errors import LooplineError
 
 OOV = 0
@@ -86,8 +87,7 @@ class Featurizer:
         oov = {}
         for j, col in enumerate(self.categorical):
             values = frame[col]
-            if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
-                values = values.astype(str).where(values.notna())  # vocabularies hold text
+            values = category_text(values)  # vocabularies hold text
             positions = pd.Categorical(values, categories=self.vocabularies[col]).codes
             np.add(positions, 1, out=cats[j])  # -1 (unseen or null) → 0, the OOV bucket
             oov[col] = int(((positions == -1) & values.notna().to_numpy()).sum())
@@ -187,8 +187,8 @@ class ArrowEncoder:
         how many values were unseen in training (nulls are not counted)."""
         if not pa.types.is_dictionary(values.type):
             if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                as_text = values.to_pandas()  # the same text a pandas frame would give
-                values = pa.array(as_text.astype(str).where(as_text.notna()), pa.string())
+                as_text = category_text(values.to_pandas())  # as a pandas frame would give
+                values = pa.array(as_text, pa.string())
             values = pc.dictionary_encode(values)
         known = self._lookups.get(col)
         if known is not None and known[0].equals(values.dictionary):

@@ -12,14 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from tasks.core import tags as tag
+from tasks.core.columns import SCORE
 from tasks.core.config import DriftConfig, Params
-from tasks.core.io import atomic_path, write_json, write_parquet
-from tasks.core.layout import SCORE, day_paths, drift_report
+from tasks.core.errors import DataSourceError
+from tasks.core.io import atomic_path, parquet_rows, write_json, write_parquet
+from tasks.core.layout import dated_files, day_paths, drift_report
 from tasks.core.metrics import classification_metrics
 from tasks.data.labels import join_scored, read_labels
 from tasks.monitoring.runs import log_monitoring
@@ -28,17 +31,38 @@ from tasks.registry.reference import load_reference
 log = logging.getLogger(__name__)
 
 
-def current_window(params: Params, day: dt.date) -> pd.DataFrame:
-    """Scored rows of the trailing `drift.window_days` days: features joined to their scores."""
+def days_with_rows(folder: Path, last: dt.date, count: int) -> list[dt.date]:
+    """The latest `count` days up to `last` whose file in `folder` holds rows, newest first: a
+    day without data (a weekend, a holiday, an outage) does not use up a window."""
+    days: list[dt.date] = []
+    for day, path in reversed(dated_files(folder).items()):
+        if len(days) == count:
+            break
+        if day <= last and _holds_rows(path):
+            days.append(day)
+    return days
 
-    frames = []
-    for offset in range(params.drift.window_days):
-        paths = day_paths(params, day - dt.timedelta(days=offset))
-        if not paths["predictions"].exists():
-            continue
-        ids = params.dataset.id_columns
+
+def _holds_rows(path: Path) -> bool:
+    """Whether a day's file has rows (its footer says); a file that cannot be read counts, so
+    that its reader names what is wrong with it."""
+    try:
+        return parquet_rows(path) > 0
+    except DataSourceError:
+        return True
+
+
+def current_window(params: Params, day: dt.date) -> pd.DataFrame:
+    """Scored rows of the latest `drift.window_days` days with data up to `day`: features
+    joined to their scores."""
+
+    ids, frames = params.dataset.id_columns, []
+    features_names = [c for c in params.dataset.features.names if c not in ids]
+    for scored_day in days_with_rows(params.score.predictions_dir, day, params.drift.window_days):
+        paths = day_paths(params, scored_day)
         scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
-        features = pd.read_parquet(paths["incoming"])
+        # Only what is compared: an extra upstream column (even one named `score`) stays out.
+        features = pd.read_parquet(paths["incoming"], columns=[*ids, *features_names])
         frames.append(features.merge(scored, on=ids, how="inner"))
     if not frames:
         return pd.DataFrame()
@@ -124,15 +148,18 @@ def _summarize(metrics: list[dict]) -> dict[str, Any]:
 
 
 def live_auc(params: Params, day: dt.date) -> dict[str, Any]:
-    """AUC of the served predictions on the trailing labelled days before `day`, with what the
-    label files held that could not count: rows set aside (also written to
-    `score.quarantine_dir/labels/D.parquet` with a reason), labels of rows that were not scored
-    (quarantined or unknown ids) and days labelled but never scored."""
+    """AUC of the served predictions on the latest `drift.performance_days` labelled days before
+    `day` (days without labels do not count), with what the label files held that could not
+    count: rows set aside (also written to `score.quarantine_dir/labels/D.parquet` with a
+    reason), labels of rows that were not scored (quarantined or unknown ids) and days labelled
+    but never scored."""
 
     ids, target = params.dataset.id_columns, params.dataset.target.name
     joined, set_aside, unmatched, unscored = [], 0, 0, []
-    for offset in range(1, params.drift.performance_days + 1):
-        labelled_day = day - dt.timedelta(days=offset)
+    before = day - dt.timedelta(days=1)
+    for labelled_day in days_with_rows(
+        params.score.labels_dir, before, params.drift.performance_days
+    ):
         labels = read_labels(params, labelled_day)
         if labels is None:
             continue

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from tasks.core import tags as tag
+from tasks.core.columns import MODEL_NAME, MODEL_VERSION, SCORED_AT
 from tasks.core.config import Params
 from tasks.core.errors import LooplineError
 from tasks.core.layout import day_paths
@@ -18,11 +19,14 @@ def lineage(params: Params, day: dt.date) -> dict[str, Any]:
     path = day_paths(params, day)["predictions"]
     if not path.exists():
         raise LooplineError(f"{path}: no predictions for {day}; run `loopline score --date {day}`")
-    predictions = pd.read_parquet(path, columns=["model_name", "model_version", "scored_at"])
+    predictions = pd.read_parquet(path, columns=[MODEL_NAME, MODEL_VERSION, SCORED_AT])
     if predictions.empty:
-        raise LooplineError(f"{path}: the predictions file holds no rows")
-    name = str(predictions["model_name"].iloc[0])
-    version = str(predictions["model_version"].iloc[0])
+        raise LooplineError(
+            f"{path}: no {params.dataset.plural_noun} on {day} (a day without data): "
+            "nothing was scored, so nothing to trace"
+        )
+    name = str(predictions[MODEL_NAME].iloc[0])
+    version = str(predictions[MODEL_VERSION].iloc[0])
     client = tracking.client(params.tracking)
     details = client.get_model_version(name, version)
     run = client.get_run(details.run_id)

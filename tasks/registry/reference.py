@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.columns import SCORE
 from tasks.core.config import Params
-from tasks.core.layout import REFERENCE_ARTIFACT, SCORE
+from tasks.core.layout import REFERENCE_ARTIFACT
 
 
 def log_reference(params: Params, frame: pd.DataFrame, scores: np.ndarray) -> int:

@@ -45,6 +45,7 @@ def status(params: Params, limit: int = 10) -> dict[str, Any]:
         },
         "cost": {
             "currency": cfg.currency,
+            "params_file": str(params.file),
             "cpu_hour": cfg.cpu_hour,
             "gpu_hour": cfg.gpu_hour,
             "production": cfg.production.model_dump(),

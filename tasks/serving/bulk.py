@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.core.columns import PREDICTION, SCORE
 from tasks.core.errors import LooplineError
 from tasks.core.io import atomic_path
 from tasks.model.featurize import ArrowEncoder, Featurizer
@@ -103,7 +104,7 @@ def score_parquet(
     ids = [c for c in id_columns if c in reader.schema_arrow.names]
     schema = pa.schema(
         [reader.schema_arrow.field(c) for c in ids]
-        + [pa.field("score", pa.float32()), pa.field("prediction", pa.int8())],
+        + [pa.field(SCORE, pa.float32()), pa.field(PREDICTION, pa.int8())],
         metadata={METADATA_KEY: json.dumps(_provenance(champion, source)).encode()},
     )
     oov = dict.fromkeys(featurizer.categorical, 0)

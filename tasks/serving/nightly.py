@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tasks.core.columns import MODEL_NAME, MODEL_VERSION, PREDICTION, SCORE, SCORED_AT
 from tasks.core.config import Params
 from tasks.core.errors import ValidationGateError
 from tasks.core.io import exclusive_lock, sweep_temps, write_parquet
-from tasks.core.layout import day_paths
+from tasks.core.layout import day_lock, day_paths
 from tasks.core.metrics import agreement
 from tasks.data.nightly_validation import validate_batches
 from tasks.serving.champion import Champion, resolve_champion, score_frame
@@ -37,24 +38,28 @@ def shadow_score(
     params: Params, day: dt.date, champion: Champion, challenger: Champion | None
 ) -> dict[str, Any] | None:
     """Score the day's served rows with the challenger too (never served): its own file and
-    how far it agrees with the champion. None when there is no challenger."""
+    how far it agrees with the champion. None when there is no challenger or no served row."""
 
     if challenger is None or challenger.version == champion.version:
         return None
     paths = day_paths(params, day)
     ids = params.dataset.id_columns
-    served = pd.read_parquet(paths["predictions"], columns=[*ids, "score"])
+    served = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
+    if served.empty:  # a day without data: nothing served, nothing to compare
+        return None
     rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
     served = rows[ids].merge(served, on=ids)  # same order as the rows scored below
     scores, _ = score_frame(challenger, rows, params.score.chunk_rows)
     shadow = rows[ids].assign(
-        score=scores,
-        prediction=(scores >= challenger.threshold).astype(np.int8),
-        model_name=challenger.name,
-        model_version=challenger.version,
+        **{
+            SCORE: scores,
+            PREDICTION: (scores >= challenger.threshold).astype(np.int8),
+            MODEL_NAME: challenger.name,
+            MODEL_VERSION: challenger.version,
+        }
     )
     write_parquet(paths["shadow"], shadow)
-    compared = agreement(served["score"].to_numpy(), scores, champion.threshold)
+    compared = agreement(served[SCORE].to_numpy(), scores, champion.threshold)
     return {
         "challenger_version": challenger.version,
         "rows": len(shadow),
@@ -73,7 +78,7 @@ def days_locked(params: Params, days: list[dt.date]) -> Iterator[None]:
         for day in sorted(days):
             stack.enter_context(
                 exclusive_lock(
-                    params.score.predictions_dir / f".{day.isoformat()}.lock",
+                    day_lock(params, day),
                     f"score {day}: waiting for another run of the same day to finish",
                 )
             )
@@ -118,23 +123,17 @@ def score_day(
 
     champion = champion or resolve_champion(params)
     clean = outcome.clean
-    empty = [c for c in params.dataset.features.names if len(clean) and clean[c].isna().all()]
-    if empty:  # only reached under score.empty_columns: score (otherwise the gate failed)
-        log.warning(
-            "score %s: feature(s) %s have no value at all: scored on the training medians and "
-            "missing-value indicators; check the upstream feed",
-            day,
-            empty,
-        )
-    scores, oov = score_frame(champion, clean, params.score.chunk_rows)
-    check_unseen(oov, len(clean), params.score.max_unseen_fraction, paths["incoming"])
+    if len(clean):
+        scores, oov, empty = _score_rows(params, day, champion, clean, paths["incoming"])
+    else:
+        scores, oov, empty = np.empty(0, dtype=np.float32), {}, []
     ids = [c for c in params.dataset.id_columns if c in clean.columns]
-    predictions = clean[[*ids, params.dataset.event_time]].copy()
-    predictions["score"] = scores
-    predictions["prediction"] = (scores >= champion.threshold).astype(np.int8)
-    predictions["model_name"] = champion.name
-    predictions["model_version"] = champion.version
-    predictions["scored_at"] = pd.Timestamp.now(tz="UTC")
+    predictions = clean.reindex(columns=[*ids, params.dataset.event_time])
+    predictions[SCORE] = scores
+    predictions[PREDICTION] = (scores >= champion.threshold).astype(np.int8)
+    predictions[MODEL_NAME] = champion.name
+    predictions[MODEL_VERSION] = champion.version
+    predictions[SCORED_AT] = pd.Timestamp.now(tz="UTC")
     write_parquet(paths["predictions"], predictions)
     summary = {
         "date": day.isoformat(),
@@ -143,23 +142,50 @@ def score_day(
         "quarantined": len(outcome.quarantined),
         "model_name": champion.name,
         "model_version": champion.version,
-        "positive_rate_predicted": float(predictions["prediction"].mean()) if len(scores) else 0.0,
+        "positive_rate_predicted": float(predictions[PREDICTION].mean()) if len(scores) else 0.0,
         "mean_score": float(scores.mean()) if len(scores) else 0.0,
         "out_of_vocabulary": oov,
         "empty_columns": empty,
         "seconds": time.perf_counter() - started,
         "predictions": str(paths["predictions"]),
     }
-    log.info(
-        "score %s: %d rows scored by %s v%s, %d quarantined → %s",
-        day,
-        len(predictions),
-        champion.name,
-        champion.version,
-        len(outcome.quarantined),
-        paths["predictions"],
-    )
+    if outcome.rows:
+        log.info(
+            "score %s: %d %s scored by %s v%s, %d quarantined → %s",
+            day,
+            len(predictions),
+            params.dataset.rows_word(len(predictions)),
+            champion.name,
+            champion.version,
+            len(outcome.quarantined),
+            paths["predictions"],
+        )
+    else:
+        log.info(
+            "score %s: no %s in %s (a day without data): nothing to score",
+            day,
+            params.dataset.rows_word(0),
+            paths["incoming"],
+        )
     return summary
+
+
+def _score_rows(
+    params: Params, day: dt.date, champion: Champion, clean: pd.DataFrame, source: Path
+) -> tuple[np.ndarray, dict[str, int], list[str]]:
+    """The champion's scores of a day's clean rows, the unseen categories and the features
+    with no value at all (scored on the training medians, warned)."""
+    empty = [c for c in params.dataset.features.names if clean[c].isna().all()]
+    if empty:  # only reached under score.empty_columns: score (otherwise the gate failed)
+        log.warning(
+            "score %s: feature(s) %s have no value at all: scored on the training medians and "
+            "missing-value indicators; check the upstream feed",
+            day,
+            empty,
+        )
+    scores, oov = score_frame(champion, clean, params.score.chunk_rows)
+    check_unseen(oov, len(clean), params.score.max_unseen_fraction, source)
+    return scores, oov, empty
 
 
 def _row_weighted(records: list[dict[str, Any]], key: str, weight: str) -> float:

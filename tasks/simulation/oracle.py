@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import DateWindow, Params
 from tasks.core.io import read_partitions
-from tasks.core.layout import EVENT_DATE
 from tasks.data.split import TrainingDataError
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet

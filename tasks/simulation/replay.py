@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tasks.core import tags as tag
+from tasks.core.columns import MODEL_VERSION, SCORE
 from tasks.core.config import Params
 from tasks.core.dates import days_between
 from tasks.core.errors import LooplineError
@@ -62,9 +63,18 @@ def replay(
     static = resolve_champion(params)  # the model the loop started with, never replaced here
     schedule = ticks(start, end, params.replay.cadence_days)
     months = sorted({day.replace(day=1) for day in days_between(start, end)})
+    head = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "cadence_days": params.replay.cadence_days,
+        "static_version": static.version,
+        "static_window": static.window,
+        "oracle_net": params.replay.oracle_net if params.replay.oracle else None,
+    }
+    records: list[dict[str, Any]] = []
     with BackgroundOracles(params, months) if params.replay.oracle else nullcontext() as oracles:
         comparison = _Comparison(params, static, oracles)
-        scored, records = [], []
+        scored = []
         for first, last in schedule:
             tick_days = days_between(first, last)
             for day in tick_days:
@@ -72,21 +82,20 @@ def replay(
             result = run_tick(first, last)
             scored.extend(comparison.score(day) for day in tick_days)
             records.append(tick_record(first, last, result))
+            # A replay that fails later keeps what its finished ticks did.
+            write_json(replay_summary_path(params), {**head, "complete": False, "ticks": records})
             if progress is not None:
                 progress(first, last, result)
         oracle_wait = oracles.waited_s if oracles else 0.0
     write_last_labels(params, end)
-    table = monthly_table(params, pd.concat(scored, ignore_index=True), pd.DataFrame(records))
+    served = [frame for frame in scored if len(frame)] or scored  # days without data add none
+    table = monthly_table(params, pd.concat(served, ignore_index=True), pd.DataFrame(records))
     final = resolve_champion(params)
     summary = {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "cadence_days": params.replay.cadence_days,
-        "static_version": static.version,
-        "static_window": static.window,
+        **head,
+        "complete": True,
         "static_training_cost": version_costs(params, static.version)["training_cost"],
         "final_champion": {"version": final.version, **version_costs(params, final.version)},
-        "oracle_net": params.replay.oracle_net if params.replay.oracle else None,
         "months": table,
         "gate_record": audit_decisions(params),
         "ticks": records,
@@ -129,7 +138,9 @@ class _Comparison:
     def score(self, day: dt.date) -> pd.DataFrame:
         ids, chunk = self.params.dataset.id_columns, self.params.score.chunk_rows
         paths = day_paths(self.params, day)
-        served = pd.read_parquet(paths["predictions"], columns=[*ids, "score", "model_version"])
+        served = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE, MODEL_VERSION])
+        if served.empty:  # a day without data: nothing served, nothing to compare
+            return served.assign(static_score=[], date=[])
         rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
         compared = rows[ids].assign(static_score=score_frame(self.static, rows, chunk)[0])
         oracle = self._oracle_for(day)
@@ -172,18 +183,18 @@ def monthly_table(params: Params, scored: pd.DataFrame, ticks: pd.DataFrame) -> 
     """Per month: AUC of the loop, the static model and the oracle on the same labelled rows,
     with the month's mean drift share and retrains (ticks count in the month they end)."""
     ids, target = params.dataset.id_columns, params.dataset.target.name
-    labels = pd.concat(
-        [
-            pd.read_parquet(path)
-            for d in sorted(scored["date"].unique())
-            if (path := day_paths(params, dt.date.fromisoformat(d))["labels"]).exists()
-        ],
-        ignore_index=True,
-    )
+    delivered = [
+        pd.read_parquet(path)
+        for d in sorted(scored["date"].unique())
+        if (path := day_paths(params, dt.date.fromisoformat(d))["labels"]).exists()
+    ]
+    if not delivered:  # every replayed day without data: no month to compare
+        return []
+    labels = pd.concat(delivered, ignore_index=True)
     joined = scored.merge(labels, on=ids, how="inner")
     joined["month"] = joined["date"].str[:7]
     ticks["month"] = ticks["date"].str[:7]
-    series = {"loop_auc": "score", "static_auc": "static_score", "oracle_auc": "oracle_score"}
+    series = {"loop_auc": SCORE, "static_auc": "static_score", "oracle_auc": "oracle_score"}
     table = []
     for month, part in joined.groupby("month"):
         month_ticks = ticks[ticks["month"] == month]
@@ -194,7 +205,7 @@ def monthly_table(params: Params, scored: pd.DataFrame, ticks: pd.DataFrame) -> 
         row.update(
             mean_drift_share=float(month_ticks["drift_share"].mean()) if len(month_ticks) else None,
             retrains=int(month_ticks["retrain"].sum()),
-            versions=sorted(set(part["model_version"])),
+            versions=sorted(set(part[MODEL_VERSION])),
         )
         table.append(row)
     return table

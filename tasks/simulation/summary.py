@@ -40,10 +40,17 @@ def load_replay(params: Params) -> dict:
     path = replay_summary_path(params)
     if not path.exists():
         raise LooplineError(f"{path}: missing; run `loopline replay` (or `make demo`) first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    replay = json.loads(path.read_text(encoding="utf-8"))
+    if not replay.get("complete", True):
+        done = replay["ticks"][-1]["date"] if replay["ticks"] else replay["start"]
+        raise LooplineError(
+            f"{path}: the replay {replay['start']}..{replay['end']} stopped after {done} "
+            f"({len(replay['ticks'])} tick(s) kept there); rerun `loopline replay` to finish it"
+        )
+    return replay
 
 
-def auc_plot(months: list[dict]) -> str:
+def auc_plot(months: list[dict], rows_noun: str) -> str:
     fig, ax = figure()
     labels = [m["month"] for m in months]
     for key, label, colour in SERIES:
@@ -57,7 +64,7 @@ def auc_plot(months: list[dict]) -> str:
                 color=colour,
             )
     ax.set_xticks(range(len(labels)), labels)  # positions: month strings are no categories
-    ax.set_ylabel("ROC AUC on the month's flights")
+    ax.set_ylabel(f"ROC AUC on the month's {rows_noun}")
     ax.legend(loc="best", fontsize=8)
     return svg(fig)
 
@@ -123,14 +130,15 @@ def build_summary(params: Params, replay: dict) -> Path:
     body = f"""
 <h1>loopline — the closed loop on {html.escape(params.dataset.name)}</h1>
 <p>Replay {replay["start"]} → {replay["end"]}, one tick every {replay["cadence_days"]} day(s):
-each day's flights are scored by the champion; drift and the retrain decision run once per
-tick. Static model: v{replay["static_version"]} (trained on {replay.get("static_window")}). Oracle:
+each day's {html.escape(params.dataset.plural_noun)} are scored by the champion; drift and the
+retrain decision run once per tick. Static model: v{replay["static_version"]} (trained on
+{replay.get("static_window")}). Oracle:
 {html.escape(str(replay.get("oracle_net")))} network retrained at each month start on every label
 so far. Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; replay wall time
 {replay_min:.1f} min (oracle training {oracle_s:.0f} s in a worker process beside the loop, which
 waited {oracle_wait_s:.0f} s for it).</p>
 <h2>Does the loop pay? Monthly ROC AUC</h2>
-{auc_plot(months)}
+{auc_plot(months, params.dataset.plural_noun)}
 {_months_table(months)}
 <h2>Drift over time, with retrains</h2>
 {drift_plot(ticks, params.retrain.max_drift_share)}

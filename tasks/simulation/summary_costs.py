@@ -96,7 +96,9 @@ def lifetime_section(params: Params, replay: dict) -> str:
     return f"""
 <p>Spent over the replay: training {_money(spent["training"], currency)}, inference
 {_money(spent["inference"], currency)} ({share_now:.0%} of the total) for {scored:,} predictions.
-Prices from <code>cost</code> in params.yaml: {_money(params.cost.cpu_hour, currency)} per
+Prices from <code>cost</code> in {html.escape(str(params.file))}: {
+        _money(params.cost.cpu_hour, currency)
+    } per
 CPU-hour, {_money(params.cost.gpu_hour, currency)} per GPU-hour; the seconds are measured.</p>
 {cost_plot(points, currency)}
 <p>One model's life at the production volume in params: {production.rows_per_night:,} rows a

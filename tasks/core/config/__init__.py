@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from tasks.core.config.base import (
     Fraction,
@@ -60,6 +60,7 @@ from tasks.core.errors import ConfigError
 
 __all__ = [
     "COMPARISONS",
+    "PARAMS_FILE",
     "SCHEDULER_ADDRESS",
     "VARIANTS",
     "BaselineConfig",
@@ -98,6 +99,10 @@ __all__ = [
 ]
 
 
+# The params file a command reads unless told otherwise (`--params`).
+PARAMS_FILE = Path("params.yaml")
+
+
 class Params(StrictModel):
     """The whole of params.yaml."""
 
@@ -119,6 +124,13 @@ class Params(StrictModel):
     tracking: TrackingConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # The file these params were read from: messages and pages name it, not "params.yaml".
+    _file: Path = PrivateAttr(default=PARAMS_FILE)
+
+    @property
+    def file(self) -> Path:
+        """The params file these were read from (`--params`)."""
+        return self._file
 
     @model_validator(mode="after")
     def _rules_match_features(self) -> Params:
@@ -142,7 +154,7 @@ class Params(StrictModel):
         return self
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Read and check params.yaml; every failure is one ConfigError line."""
     path = Path(path)
     try:
@@ -164,9 +176,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    params._file = path
+    return params
 
 
 def override(params: Params, origin: str, section: str, **values: Any) -> Params:
@@ -175,9 +189,11 @@ def override(params: Params, origin: str, section: str, **values: Any) -> Params
     raw = params.model_dump(mode="json", by_alias=True)
     raw[section] = {**raw[section], **values}
     try:
-        return Params.model_validate(raw)
+        changed = Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    changed._file = params.file
+    return changed
 
 
 def _describe(error: Any) -> str:

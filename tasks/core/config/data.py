@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from tasks.core.columns import RESERVED
 from tasks.core.config.base import Fraction, StrictModel
 
 
@@ -80,6 +81,11 @@ class DatasetConfig(StrictModel):
     """What the data is: source, event time, label rule, ids and the feature contract."""
 
     name: str
+    # What one row is, in the dataset's own words ("flight"): pages and messages say
+    # "ROC AUC on the month's flights", not "rows". The plural is the noun + "s" ("es" after
+    # s/x/z/ch/sh, "ies" for a consonant + y) unless `row_noun_plural` says otherwise.
+    row_noun: str = Field(min_length=1)
+    row_noun_plural: str | None = None
     source: SourceConfig
     event_time: str
     window: DateWindow
@@ -87,6 +93,22 @@ class DatasetConfig(StrictModel):
     id_columns: list[str] = Field(min_length=1)
     leakage_columns: list[str]
     features: FeatureSet
+
+    @property
+    def plural_noun(self) -> str:
+        """The plural of `row_noun`: "flights"."""
+        if self.row_noun_plural:
+            return self.row_noun_plural
+        noun = self.row_noun
+        if noun.endswith(("s", "x", "z", "ch", "sh")):
+            return noun + "es"
+        if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+            return noun[:-1] + "ies"
+        return noun + "s"
+
+    def rows_word(self, count: int) -> str:
+        """`row_noun` or its plural, as `count` needs: "1 flight", "0 flights"."""
+        return self.row_noun if count == 1 else self.plural_noun
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
@@ -96,9 +118,24 @@ class DatasetConfig(StrictModel):
         leaking = set(self.features.names) & set(self.leakage_columns)
         if leaking:
             raise ValueError(f"leakage columns may not be features: {sorted(leaking)}")
-        clash = {self.target.name, self.event_time, "event_date"} & set(self.features.names)
+        clash = {self.target.name, self.event_time} & set(self.features.names)
         if clash:
             raise ValueError(f"features may not reuse the target/event-time names: {sorted(clash)}")
+        roles = {
+            "id_columns": self.id_columns,
+            "event_time": [self.event_time],
+            "target.name": [self.target.name],
+            "features.categorical": self.features.categorical,
+            "features.numeric": self.features.numeric,
+        }
+        for key, columns in roles.items():
+            for column in columns:
+                if column in RESERVED:
+                    raise ValueError(
+                        f"{key}: column {column!r} has the name loopline gives "
+                        f"{RESERVED[column]}; rename it in the source and here "
+                        f"(e.g. {column + '_' + self.name!r})"
+                    )
         return self
 
 
@@ -115,7 +152,9 @@ class ColumnRule(StrictModel):
 
     min: float | None = None
     max: float | None = None
-    values: list[str] | None = None
+    # Category codes as text or as numbers (`[1, 2]`): matched against a text column or a
+    # numeric one (a numeric column is then accepted for this categorical).
+    values: list[str | int | float] | None = None
     nullable: bool = True
 
     @model_validator(mode="after")

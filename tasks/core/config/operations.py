@@ -41,6 +41,7 @@ class ScoreConfig(StrictModel):
     quarantine_dir: Path
     shadow: bool = Field(description="also score each batch with the challenger, never served")
     shadow_dir: Path
+    lock_dir: Path  # one lock per batch day; kept out of the output folders
     chunk_rows: int = Field(ge=1)
     max_bad_fraction: Fraction
     max_unseen_fraction: Fraction = Field(

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tasks.core.config import load_params
-from tasks.core.layout import EVENT_DATE
+from tasks.core.columns import EVENT_DATE
 from tasks.data.nightly_validation import check_day, validate_batches
 from tasks.data.validate import Outcome
 

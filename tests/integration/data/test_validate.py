@@ -18,7 +18,7 @@ from helpers import run_cli
 from tasks.core.config import load_params
 from tasks.core.errors import DataSourceError, ValidationGateError
 from tasks.core.io import read_table, write_partitioned
-from tasks.core.layout import EVENT_DATE
+from tasks.core.columns import EVENT_DATE
 from tasks.data.validate import run_validate
 
 

@@ -13,7 +13,7 @@ from helpers import DAY, prefect_flow_run, prefect_run_logs, run_cli
 
 from tasks.core.config import load_params
 from tasks.core.errors import DataSourceError, ValidationGateError
-from tasks.core.layout import day_paths
+from tasks.core.layout import day_lock, day_paths
 from tasks.monitoring.runs import day_step, day_timestamp, monitoring_run_id
 from tasks.serving.champion import NoChampionError
 from tasks.serving.nightly import score_day
@@ -50,8 +50,9 @@ def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, pref
     second = pd.read_parquet(path)
     assert len(second) == len(first)  # replaced, not appended
     pd.testing.assert_frame_equal(second.drop(columns="scored_at"), first.drop(columns="scored_at"))
-    # no temp files left; beside the file only the day's (hidden, empty) lock
-    assert sorted(p.name for p in path.parent.iterdir()) == [f".{DAY}.lock", path.name]
+    # no temp files left, no lock: the predictions folder holds only predictions
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert day_lock(serving, DAY).exists()
 
     cost = summary["cost"]
     assert cost["rows"] == summary["scored"] and cost["cpu_s"] > 0 and cost["gpu_s"] == 0
@@ -160,10 +161,9 @@ def test_rows_of_another_day_and_unseen_categories(serving):
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        (lambda f, p: p.unlink(), DataSourceError, "file not found"),
+        (lambda f, p: p.unlink(), DataSourceError, "no batch file for 1 of 1 day"),
         (lambda f, p: p.write_bytes(b""), DataSourceError, "file is empty"),
         (lambda f, p: p.write_bytes(p.read_bytes()[:200]), DataSourceError, "not a Parquet file"),
-        (lambda f, p: f.head(0).to_parquet(p), ValidationGateError, "needs at least 1 rows"),
         (
             lambda f, p: f.drop(columns="carrier").to_parquet(p),
             ValidationGateError,
@@ -184,7 +184,6 @@ def test_rows_of_another_day_and_unseen_categories(serving):
         "missing",
         "empty",
         "corrupt",
-        "header-only",
         "missing-column",
         "wrong-dtype",
         "mostly-bad",
@@ -199,6 +198,26 @@ def test_bad_batches_change_no_predictions(serving, change, error, message):
         score_day(serving, DAY)
     assert "\n" not in str(raised.value)
     assert predictions.read_bytes() == before  # the earlier good file stays as it was
+
+
+def test_a_header_only_batch_is_a_day_without_data(serving):
+    """The upstream's way of saying "nothing today" (a weekend, a holiday): nothing scored, an
+    empty predictions file replaces the day's, and the day is no error."""
+    score_day(serving, DAY)
+    _corrupt_batch(serving, lambda f, p: f.head(0).to_parquet(p))
+    summary = score_day(serving, DAY)
+    assert (summary["rows"], summary["scored"], summary["quarantined"]) == (0, 0, 0)
+    predictions = pd.read_parquet(day_paths(serving, DAY)["predictions"])
+    assert list(predictions.columns) == COLUMNS and predictions.empty
+
+
+@pytest.mark.parametrize("args", [("--date", str(DAY)), ("--start", str(DAY), "--end", str(DAY))])
+def test_score_of_a_day_whose_file_is_absent_is_one_error_line(serving, args):
+    day_paths(serving, DAY)["incoming"].unlink()
+    code, _, err = run_cli("score", *args)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"loopline: error: {serving.score.incoming_dir}: no batch file for 1")
+    assert "header-only file" in err
 
 
 def test_no_champion_says_what_to_do(trained_copy):

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from helpers import run_cli, write_params
 
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params, load_params
 from tasks.core.errors import (
     ConfigError,
@@ -31,7 +32,7 @@ from tasks.core.errors import (
     ValidationGateError,
 )
 from tasks.core.io import write_partitioned
-from tasks.core.layout import EVENT_DATE, day_paths
+from tasks.core.layout import day_paths
 from tasks.core.tags import CHAMPION
 from tasks.data.ingest import run_ingest
 from tasks.data.validate import run_validate
@@ -337,6 +338,46 @@ def test_broken_batch_is_refused_and_changes_nothing(case, nightly):
     assert text.startswith(f"{path}: validation gate failed") and message in text
     assert day_paths(params, DAY)["predictions"].read_bytes() == nightly.files["predictions"]
     assert _champion_version(params) == nightly.champion.version
+
+
+CLI_BATCHES: dict[str, Change] = {
+    **{case: change for case, (change, _) in NIGHTLY_GATES.items()},
+    "truncated": lambda f, p: p.write_bytes(p.read_bytes()[:200]),
+    "csv-under-a-parquet-name": lambda f, p: f.to_csv(p, index=False),
+    "empty-file": lambda f, p: p.write_bytes(b""),
+    "missing-column": lambda f, p: _parquet(f.drop(columns="distance"), p),
+    "all-rows-bad": lambda f, p: _parquet(f.assign(hour=99), p),
+}
+
+
+@pytest.fixture()
+def prefect_api(prefect_harness, monkeypatch) -> None:
+    """Child `loopline` processes use the session's Prefect test server (no server each)."""
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+
+
+@pytest.mark.parametrize("case", CLI_BATCHES)
+def test_a_bad_batch_through_the_cli_is_one_error_line_and_no_traceback(case, nightly, prefect_api):
+    path = _deliver(nightly, "incoming", CLI_BATCHES[case])
+    code, out, err = run_cli("score", "--date", DAY.isoformat(), cwd=nightly.root)
+    assert code == 1, err
+    errors = [line for line in err.splitlines() if line.startswith("loopline: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"loopline: error: {path}: "), err
+    console = out + err  # the log goes to stdout, the error line to stderr
+    assert "Traceback" not in console and "Failed(" not in console, console
+    assert "Beginning flow run" in console  # the check ran where it matters: inside the flow
+    predictions = day_paths(nightly.params, DAY)["predictions"]
+    assert predictions.read_bytes() == nightly.files["predictions"]
+
+
+def test_loopline_debug_shows_the_traceback_of_a_bad_batch(nightly, prefect_api, monkeypatch):
+    monkeypatch.setenv("LOOPLINE_DEBUG", "1")
+    _deliver(nightly, "incoming", CLI_BATCHES["missing-column"])
+    code, out, err = run_cli("score", "--date", DAY.isoformat(), cwd=nightly.root)
+    assert code == 1 and "Traceback" in err and "ValidationGateError" in err, (out, err)
+    assert "Failed(" in out  # Prefect's own report of the failed run, shown as well
 
 
 def _no_weather(frame: pd.DataFrame, path: Path) -> None:

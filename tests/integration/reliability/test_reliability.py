@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 
 from tasks.core.config import load_params
 from tasks.core.errors import LooplineError, ModelIntegrityError, TrackingStoreError
-from tasks.core.layout import CHECKPOINT, FEATURIZER_FILE, WEIGHTS_FILE, day_paths
+from tasks.core.layout import CHECKPOINT, FEATURIZER_FILE, WEIGHTS_FILE, day_lock, day_paths
 from tasks.core.tags import CHAMPION, PREVIOUS
 from tasks.model.predict import predict_proba
 from tasks.registry.aliases import alias_version, registry_client
@@ -136,8 +136,8 @@ def test_scoring_killed_mid_write_leaves_no_partial_file_and_a_rerun_completes(
     predictions = day_paths(serving, DAY)["predictions"]
     folder = predictions.parent
 
-    def writing() -> bool:  # any file but the day's lock: the first is the write's temp file
-        return folder.is_dir() and any(not p.name.endswith(".lock") for p in folder.iterdir())
+    def writing() -> bool:  # the first file there is the write's temp file
+        return folder.is_dir() and any(folder.iterdir())
 
     proc = spawn_cli("score", "--date", DAY.isoformat())
     _wait_for(writing, proc)
@@ -147,7 +147,7 @@ def test_scoring_killed_mid_write_leaves_no_partial_file_and_a_rerun_completes(
 
     assert inference_flow(date=DAY.isoformat())["scored"] == rows  # the rerun
     assert len(pd.read_parquet(predictions)) == rows
-    assert sorted(p.name for p in folder.iterdir()) == [f".{DAY}.lock", predictions.name]
+    assert sorted(p.name for p in folder.iterdir()) == [predictions.name]  # no temp, no lock
 
 
 def _lock_held(db: Path) -> bool:
@@ -344,10 +344,8 @@ def test_two_scores_of_the_same_day_at_once_end_as_one_run(serving, prefect_api)
         [experiment.experiment_id], f"tags.`loopline.date` = '{DAY}'", output_format="list"
     )
     assert len(runs) == 1  # one monitoring run for the day, updated by the second scorer
-    assert sorted(p.name for p in predictions.parent.iterdir()) == [
-        f".{DAY}.lock",
-        predictions.name,
-    ]
+    assert sorted(p.name for p in predictions.parent.iterdir()) == [predictions.name]
+    assert day_lock(serving, DAY).exists()  # the lock lives apart, in score.lock_dir
 
 
 # Registers version 1's files again and makes the new version champion, twice.

@@ -133,3 +133,27 @@ def test_cli_config_errors_exit_2_with_one_line(base_params_dict, tmp_path, muta
     assert len(lines) == 1, stderr
     assert expected in lines[0] and str(target.name) in lines[0]
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("noun", "plural", "expected"),
+    [
+        ("flight", None, "flights"),
+        ("bus", None, "buses"),
+        ("match", None, "matches"),
+        ("delivery", None, "deliveries"),
+        ("day", None, "days"),
+        ("person", "people", "people"),
+    ],
+)
+def test_row_noun_and_its_plural(base_params_dict, noun, plural, expected):
+    from tasks.core.config import Params
+
+    raw = copy.deepcopy(base_params_dict)
+    raw["dataset"] |= {"row_noun": noun, "row_noun_plural": plural}
+    dataset = Params.model_validate(raw).dataset
+    assert (dataset.rows_word(1), dataset.rows_word(0), dataset.rows_word(2)) == (
+        noun,
+        expected,
+        expected,
+    )

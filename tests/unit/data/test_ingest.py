@@ -11,7 +11,7 @@ from helpers import SLICE_DAYS, run_cli
 from tasks.core.config import load_params
 from tasks.core.errors import IngestError
 from tasks.core.io import read_table
-from tasks.core.layout import EVENT_DATE
+from tasks.core.columns import EVENT_DATE
 from tasks.data.ingest import build_feature_table, run_ingest
 from tasks.data.sources import RawData, join_flights
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params
-from tasks.core.layout import EVENT_DATE
 from tasks.monitoring.drift import SCORE, drift_sample, feature_drift
 
 
@@ -57,3 +57,54 @@ def test_windows_over_max_rows_are_sampled_with_the_seed(params, halves):
     assert len(first) == 500
     assert first.index.equals(second.index)  # seeded: the same rows every time
     assert len(drift_sample(cfg, current.head(400))) == 400  # small windows are whole
+
+
+def _day_file(folder, day: str, rows: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"flight_id": [f"{day}-{i}" for i in range(rows)]}).to_parquet(
+        folder / f"{day}.parquet"
+    )
+
+
+def test_windows_count_days_with_data_across_weekends_and_a_missing_week(tmp_path):
+    """Weekends have empty files, a whole week has none: the window reaches back over both to
+    the days that have rows; other names in the folder and later days are ignored."""
+    from datetime import date, timedelta
+
+    from tasks.monitoring.drift import days_with_rows
+
+    folder = tmp_path / "predictions"
+    start = date(2013, 3, 4)  # a Monday
+    for offset in range(28):
+        day = start + timedelta(days=offset)
+        if date(2013, 3, 11) <= day <= date(2013, 3, 17):
+            continue  # the whole week missing: no file at all
+        _day_file(folder, day.isoformat(), 0 if day.weekday() >= 5 else 3)
+    (folder / "notes.parquet").write_bytes(b"not a day")
+    window = days_with_rows(folder, date(2013, 3, 26), 7)
+    assert [d.isoformat() for d in window] == [
+        "2013-03-26",
+        "2013-03-25",
+        "2013-03-22",
+        "2013-03-21",
+        "2013-03-20",
+        "2013-03-19",
+        "2013-03-18",
+    ]
+    assert days_with_rows(folder, date(2013, 3, 18), 3) == [
+        date(2013, 3, 18),
+        date(2013, 3, 8),
+        date(2013, 3, 7),
+    ]
+    assert days_with_rows(tmp_path / "nothing-yet", date(2013, 3, 18), 7) == []
+
+
+def test_an_unreadable_day_file_counts_so_its_reader_names_it(tmp_path):
+    from datetime import date
+
+    from tasks.monitoring.drift import days_with_rows
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    (folder / "2013-03-04.parquet").write_bytes(b"")
+    assert days_with_rows(folder, date(2013, 3, 4), 7) == [date(2013, 3, 4)]

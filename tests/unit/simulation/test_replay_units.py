@@ -123,3 +123,83 @@ def test_cumulative_costs_count_every_retrain_and_every_night():
     assert [p["date"] for p in points] == ["2013-04-07", "2013-04-14", "2013-04-21"]
     assert [p["training"] for p in points] == pytest.approx([0.5, 0.75, 0.875])
     assert [p["inference"] for p in points] == pytest.approx([0.01, 0.03, 0.03])
+
+
+def _replay(ticks: list[dict]) -> dict:
+    return {
+        "start": "2024-03-01",
+        "end": "2024-03-14",
+        "cadence_days": 7,
+        "static_version": "1",
+        "static_window": "2024-01-01..2024-02-29",
+        "static_training_cost": 0.01,
+        "final_champion": {"version": "1", "training_cost": 0.01, "cost_per_million": 0.002},
+        "oracle_net": None,
+        "complete": True,
+        "months": [
+            {
+                "month": "2024-03",
+                "rows": 90,
+                "loop_auc": 0.7,
+                "static_auc": 0.68,
+                "oracle_auc": None,
+                "mean_drift_share": 0.2,
+                "retrains": 0,
+                "versions": ["1"],
+            }
+        ],
+        "ticks": ticks,
+    }
+
+
+def _summary_tick(date: str) -> dict:
+    return {
+        "start": date,
+        "date": date,
+        "rows": 45,
+        "scored": 45,
+        "quarantined": 0,
+        "drift_share": 0.2,
+        "retrain": False,
+        "reasons": [],
+        "model_version": "1",
+        "promotion": None,
+        "training_cost": None,
+        "scoring_cost": {"cost": 0.0001, "rows": 45},
+    }
+
+
+def test_the_summary_page_speaks_of_the_data_sets_rows_and_its_params_file(
+    tmp_path, base_params_dict, monkeypatch
+):
+    import yaml
+
+    from tasks.core.config import load_params
+    from tasks.simulation.summary import build_summary
+
+    monkeypatch.chdir(tmp_path)
+    raw = {**base_params_dict, "dataset": {**base_params_dict["dataset"], "row_noun": "reading"}}
+    (tmp_path / "sensors.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = load_params("sensors.yaml")
+    page = build_summary(
+        params, _replay([_summary_tick("2024-03-07"), _summary_tick("2024-03-14")])
+    )
+    text = page.read_text()
+    assert "each day's readings are scored by the champion" in text
+    assert "Prices from <code>cost</code> in sensors.yaml" in text
+    assert "flights are" not in text and "params.yaml" not in text
+
+
+def test_an_unfinished_replay_says_where_it_stopped(tmp_path, base_params_dict, monkeypatch):
+    from tasks.core.config import Params
+    from tasks.core.io import write_json
+    from tasks.core.layout import replay_summary_path
+    from tasks.simulation.summary import load_replay
+
+    monkeypatch.chdir(tmp_path)
+    params = Params.model_validate(base_params_dict)
+    write_json(
+        replay_summary_path(params), {**_replay([_summary_tick("2024-03-07")]), "complete": False}
+    )
+    with pytest.raises(LooplineError, match=r"stopped after 2024-03-07 \(1 tick\(s\) kept there\)"):
+        load_replay(params)
