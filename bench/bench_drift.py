@@ -9,8 +9,8 @@ import pandas as pd
 from bench.common import Row, at_most, best_of
 from bench.project import Scratch
 from bench.workload import variant
-from tasks.core.config import Params
 from tasks.core.columns import EVENT_DATE
+from tasks.core.config import Params
 from tasks.model.predict import predict_proba
 from tasks.monitoring.drift import SCORE, drift_sample, feature_drift
 from tasks.registry.reference import load_reference
