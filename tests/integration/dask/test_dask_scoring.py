@@ -90,6 +90,7 @@ def test_dask_backfill_scores_exactly_as_local(trained_copy, prefect_api, monkey
 
 def test_dask_without_a_prefect_server_says_what_to_do(trained_copy, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    write_day_batch(load_params("params.yaml"), DAY)  # the batch is there: only the server lacks
     set_params(trained_copy, "score", runner="dask")
     code, _, err = run_cli("score", "--date", DAY.isoformat(), cwd=trained_copy)
     assert code == 1
