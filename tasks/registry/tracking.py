@@ -49,7 +49,8 @@ def configure(tracking: TrackingConfig) -> str:
     # One retry policy, ours (`retries`): MLflow's own HTTP retries would wait minutes first.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     env_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    uri = env_uri if env_uri and env_uri not in _exported_uris else tracking.uri
+    from_env = bool(env_uri) and env_uri not in _exported_uris
+    uri = env_uri if from_env else tracking.uri
     if uri.startswith("sqlite:///"):
         # Absolute, so the store is the same file whatever the working directory later is.
         db = Path(uri.removeprefix("sqlite:///")).resolve()
@@ -57,7 +58,8 @@ def configure(tracking: TrackingConfig) -> str:
         uri = f"sqlite:///{db}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    _exported_uris.add(uri)
+    if not from_env:  # the user's own value stays the user's for every later call
+        _exported_uris.add(uri)
     retrying(tracking, use_experiment, tracking, tracking.experiment)
     return uri
 

@@ -70,7 +70,7 @@ def test_inference_flow_writes_predictions_and_reruns_idempotently(serving, pref
     assert flow_run.state.message == (
         f"{summary['scored']:,} rows scored; no retrain: " + "; ".join(decision["reasons"])
     )
-    line = f"score {DAY}: {summary['scored']} rows scored by flight-delay v1"
+    line = f"score {DAY}: {summary['scored']} flights scored by flight-delay v1"  # the row noun
     logs = prefect_run_logs(flow_run.id, expect=line)
     assert sum(m.startswith(line) for m in logs) == 1, logs
     table = str(Artifact.get("nightly-scoring").data).splitlines()
