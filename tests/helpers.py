@@ -190,6 +190,26 @@ def prefect_run_logs(flow_run_id, expect: str, timeout_s: float = 30.0) -> list[
 SENSOR_ROWS = 200
 
 
+# The params of that data set: its dataset section and validation rules.
+SENSORS_DATASET = {
+    "name": "plant-sensors",
+    "row_noun": "reading",
+    "source": {"kind": "file", "path": "readings.csv"},
+    "event_time": "taken_at",
+    "window": {"start": "2024-01-01", "end": "2024-12-31"},
+    "target": {"name": "failed", "column": "status", "op": "==", "value": 1},
+    "id_columns": ["reading_id"],
+    "leakage_columns": ["repaired_at"],
+    "features": {"categorical": ["site", "shift"], "numeric": ["temp", "hour"]},
+}
+SENSORS_RULES = {
+    "site": {"values": ["north", "south"]},
+    "shift": {"values": [1, 2, 3], "nullable": False},
+    "temp": {"min": -30, "max": 60},
+    "hour": {"min": 0, "max": 23},
+}
+
+
 def sensor_readings() -> pd.DataFrame:
     """A synthetic file of another data set: plant sensor readings, one column of each kind."""
     import numpy as np

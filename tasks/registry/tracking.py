@@ -180,23 +180,15 @@ def git_commit(cwd: Path | None = None) -> str:
     files `dvc repro` itself rewrites (`GENERATED_TRACKED`: dvc.lock) do not count, or every
     pipeline run would call its own checkout dirty."""
     excluded = [f":(top,exclude,glob)**/{name}" for name in GENERATED_TRACKED]
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, check=True, cwd=cwd
+        ).stdout.strip()
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-            cwd=cwd,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-            cwd=cwd,
-        ).stdout.strip()
+        sha = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha

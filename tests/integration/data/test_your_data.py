@@ -5,12 +5,14 @@ rule, and a code outside the set is quarantined with it."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import SENSORS_DATASET, SENSORS_RULES
 
 from tasks.core.config import load_params
 from tasks.data.ingest import build_feature_table
@@ -26,27 +28,8 @@ ROWS = 120
 @pytest.fixture()
 def sensors(tmp_path, base_params_dict):
     raw = dict(base_params_dict)
-    raw["dataset"] = {
-        "name": "plant-sensors",
-        "row_noun": "reading",
-        "source": {"kind": "file", "path": "readings.csv"},
-        "event_time": "taken_at",
-        "window": {"start": "2024-01-01", "end": "2024-12-31"},
-        "target": {"name": "failed", "column": "status", "op": "==", "value": 1},
-        "id_columns": ["reading_id"],
-        "leakage_columns": [],
-        "features": {"categorical": ["site", "shift"], "numeric": ["temp", "hour"]},
-    }
-    raw["validate"] = {
-        **raw["validate"],
-        "min_rows": 10,
-        "rules": {
-            "site": {"values": ["north", "south"]},
-            "shift": {"values": [1, 2, 3], "nullable": False},
-            "temp": {"min": -30, "max": 60},
-            "hour": {"min": 0, "max": 23},
-        },
-    }
+    raw["dataset"] = {**copy.deepcopy(SENSORS_DATASET), "leakage_columns": []}
+    raw["validate"] = {**raw["validate"], "min_rows": 10, "rules": copy.deepcopy(SENSORS_RULES)}
     path = tmp_path / "sensors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_params(path)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import SENSORS_DATASET, SENSORS_RULES
 
 from tasks.core.categories import category_text, code_text
 from tasks.core.columns import EVENT_DATE, RESERVED, renamed_hint
@@ -21,29 +22,12 @@ from tasks.data.ingest import build_feature_table
 from tasks.data.sources import RawData
 from tasks.model.featurize import Featurizer
 
-SENSORS = {
-    "name": "plant-sensors",
-    "row_noun": "reading",
-    "source": {"kind": "file", "path": "readings.csv"},
-    "event_time": "taken_at",
-    "window": {"start": "2024-01-01", "end": "2024-12-31"},
-    "target": {"name": "failed", "column": "status", "op": "==", "value": 1},
-    "id_columns": ["reading_id"],
-    "leakage_columns": ["repaired_at"],
-    "features": {"categorical": ["site", "shift"], "numeric": ["temp", "hour"]},
-}
-RULES = {
-    "site": {"values": ["north", "south"]},
-    "shift": {"values": [1, 2, 3], "nullable": False},
-    "temp": {"min": -30, "max": 60},
-    "hour": {"min": 0, "max": 23},
-}
 
 
 def sensors_params(base: dict, **dataset: object) -> dict:
     raw = copy.deepcopy(base)
-    raw["dataset"] = {**copy.deepcopy(SENSORS), **dataset}
-    raw["validate"] = {**raw["validate"], "rules": copy.deepcopy(RULES)}
+    raw["dataset"] = {**copy.deepcopy(SENSORS_DATASET), **dataset}
+    raw["validate"] = {**raw["validate"], "rules": copy.deepcopy(SENSORS_RULES)}
     return raw
 
 
@@ -73,7 +57,7 @@ ROLES = {
     "feature": lambda name: {"features": {"categorical": ["site", "shift"], "numeric": [name]}},
     "id": lambda name: {"id_columns": [name]},
     "event-time": lambda name: {"event_time": name},
-    "label": lambda name: {"target": {**SENSORS["target"], "name": name}},
+    "label": lambda name: {"target": {**SENSORS_DATASET["target"], "name": name}},
 }
 
 
