@@ -83,3 +83,29 @@ def day_paths(params: Params, day: dt.date) -> dict[str, Path]:
         "quarantine": day_file(cfg.quarantine_dir, day),
         "shadow": day_file(cfg.shadow_dir, day),
     }
+
+
+# Online traffic (`loopline api`) beside the nightly files: `FOLDER/online/D/part-*.parquet`,
+# one new part per flush, so a running server never rewrites a file a reader may hold.
+ONLINE = "online"
+
+
+def online_day_dir(folder: Path, day: dt.date) -> Path:
+    """The folder of a day's online part files under one of the nightly folders."""
+    return Path(folder) / ONLINE / day.isoformat()
+
+
+def online_parts(folder: Path, day: dt.date) -> list[Path]:
+    """A day's online part files, oldest first (their names start with the flush time)."""
+    return sorted(online_day_dir(folder, day).glob("part-*.parquet"))
+
+
+def online_days(folder: Path) -> list[dt.date]:
+    """Every day with online part files under one of the nightly folders."""
+    root = Path(folder) / ONLINE
+    days = root.iterdir() if root.is_dir() else []
+    return sorted(
+        dt.date.fromisoformat(d.name)
+        for d in days
+        if DATE_PATTERN.fullmatch(d.name) and any(d.glob("part-*.parquet"))
+    )

@@ -21,10 +21,11 @@ from tasks.core import tags as tag
 from tasks.core.columns import SCORE
 from tasks.core.config import DriftConfig, Params
 from tasks.core.errors import DataSourceError
-from tasks.core.io import atomic_path, parquet_rows, write_json, write_parquet
-from tasks.core.layout import dated_files, day_paths, drift_report
+from tasks.core.io import atomic_path, write_json, write_parquet
+from tasks.core.layout import drift_report
 from tasks.core.metrics import classification_metrics
 from tasks.data.labels import join_scored, read_labels
+from tasks.data.served import has_rows, read_scored, read_served_features, served_days
 from tasks.monitoring.runs import log_monitoring
 from tasks.registry.reference import load_reference
 
@@ -32,22 +33,23 @@ log = logging.getLogger(__name__)
 
 
 def days_with_rows(folder: Path, last: dt.date, count: int) -> list[dt.date]:
-    """The latest `count` days up to `last` whose file in `folder` holds rows, newest first: a
-    day without data (a weekend, a holiday, an outage) does not use up a window."""
+    """The latest `count` days up to `last` whose files in `folder` (nightly or online) hold
+    rows, newest first: a day without data (a weekend, a holiday, an outage) does not use up a
+    window."""
     days: list[dt.date] = []
-    for day, path in reversed(dated_files(folder).items()):
+    for day in reversed(served_days(folder)):
         if len(days) == count:
             break
-        if day <= last and _holds_rows(path):
+        if day <= last and _holds_rows(folder, day):
             days.append(day)
     return days
 
 
-def _holds_rows(path: Path) -> bool:
-    """Whether a day's file has rows (its footer says); a file that cannot be read counts, so
-    that its reader names what is wrong with it."""
+def _holds_rows(folder: Path, day: dt.date) -> bool:
+    """Whether a day's files have rows (their footers say); a file that cannot be read counts,
+    so that its reader names what is wrong with it."""
     try:
-        return parquet_rows(path) > 0
+        return has_rows(folder, day)
     except DataSourceError:
         return True
 
@@ -59,10 +61,9 @@ def current_window(params: Params, day: dt.date) -> pd.DataFrame:
     ids, frames = params.dataset.id_columns, []
     features_names = [c for c in params.dataset.features.names if c not in ids]
     for scored_day in days_with_rows(params.score.predictions_dir, day, params.drift.window_days):
-        paths = day_paths(params, scored_day)
-        scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
+        scored = read_scored(params, scored_day, [*ids, SCORE])
         # Only what is compared: an extra upstream column (even one named `score`) stays out.
-        features = pd.read_parquet(paths["incoming"], columns=[*ids, *features_names])
+        features = read_served_features(params, scored_day, [*ids, *features_names])
         frames.append(features.merge(scored, on=ids, how="inner"))
     if not frames:
         return pd.DataFrame()
@@ -163,8 +164,8 @@ def live_auc(params: Params, day: dt.date) -> dict[str, Any]:
         labels = read_labels(params, labelled_day)
         if labels is None:
             continue
-        paths = day_paths(params, labelled_day)
-        if not paths["predictions"].exists():
+        scored = read_scored(params, labelled_day, [*ids, SCORE])
+        if scored is None:
             log.warning("%s: labels for a day never scored; not used", labels.path)
             unscored.append(labelled_day.isoformat())
             continue
@@ -172,7 +173,6 @@ def live_auc(params: Params, day: dt.date) -> dict[str, Any]:
             quarantine = params.score.quarantine_dir / "labels" / labels.path.name
             write_parquet(quarantine, labels.rejected)
             set_aside += len(labels.rejected)
-        scored = pd.read_parquet(paths["predictions"], columns=[*ids, SCORE])
         joined.append(join_scored(labels, scored, ids))
         unmatched += len(labels.valid) - len(joined[-1])
     frame = pd.concat(joined, ignore_index=True) if joined else pd.DataFrame()

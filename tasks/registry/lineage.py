@@ -9,17 +9,18 @@ from tasks.core import tags as tag
 from tasks.core.columns import MODEL_NAME, MODEL_VERSION, SCORED_AT
 from tasks.core.config import Params
 from tasks.core.errors import LooplineError
-from tasks.core.layout import day_paths
+from tasks.core.io import parquet_rows
+from tasks.core.layout import day_paths, online_parts
+from tasks.data.served import read_scored
 from tasks.registry import tracking
 
 
 def lineage(params: Params, day: dt.date) -> dict[str, Any]:
-    import pandas as pd
 
     path = day_paths(params, day)["predictions"]
-    if not path.exists():
+    predictions = read_scored(params, day, [MODEL_NAME, MODEL_VERSION, SCORED_AT])
+    if predictions is None:
         raise LooplineError(f"{path}: no predictions for {day}; run `loopline score --date {day}`")
-    predictions = pd.read_parquet(path, columns=[MODEL_NAME, MODEL_VERSION, SCORED_AT])
     if predictions.empty:
         raise LooplineError(
             f"{path}: no {params.dataset.plural_noun} on {day} (a day without data): "
@@ -35,6 +36,10 @@ def lineage(params: Params, day: dt.date) -> dict[str, Any]:
         "date": day.isoformat(),
         "predictions": str(path),
         "rows": len(predictions),
+        "online_rows": sum(
+            parquet_rows(p) for p in online_parts(params.score.predictions_dir, day)
+        ),
+        "versions": sorted(predictions[MODEL_VERSION].astype(str).unique(), key=int),
         "scored_at": str(predictions["scored_at"].max()),
         "model_name": name,
         "model_version": version,

@@ -6,7 +6,7 @@ meanwhile cannot mix two models in one run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ class Champion:
     threshold: float
     run_id: str
     window: str | None = None  # "start..end" of the training window, from the version's tags
+    tags: dict[str, str] = field(default_factory=dict)  # the version's registry tags
 
 
 def resolve_champion(params: Params) -> Champion:
@@ -55,8 +56,13 @@ def resolve_alias(params: Params, alias: str) -> Champion | None:
     """
     name = params.registry.model_name
     version = alias_version(tracking.client(params.tracking), name, alias)
-    if version is None:
-        return None
+    return None if version is None else load_version(params, version)
+
+
+def load_version(params: Params, version: str) -> Champion:
+    """One registered version of `registry.model_name`, its files checked (ModelIntegrityError
+    when they differ from the registration)."""
+    name = params.registry.model_name
     model, featurizer, details = load_registered(params.tracking, name, version)
     threshold = float(details.tags.get(tag.THRESHOLD, 0.5))
     return Champion(
@@ -67,6 +73,7 @@ def resolve_alias(params: Params, alias: str) -> Champion | None:
         threshold,
         details.run_id,
         details.tags.get(tag.WINDOW),
+        dict(details.tags),
     )
 
 

@@ -32,6 +32,7 @@ from tasks.core.config.data import (
 )
 from tasks.core.config.operations import (
     SCHEDULER_ADDRESS,
+    ApiConfig,
     CostConfig,
     DaskConfig,
     DriftConfig,
@@ -63,6 +64,7 @@ __all__ = [
     "PARAMS_FILE",
     "SCHEDULER_ADDRESS",
     "VARIANTS",
+    "ApiConfig",
     "BaselineConfig",
     "ColumnRule",
     "CostConfig",
@@ -122,6 +124,7 @@ class Params(StrictModel):
     schedule: ScheduleConfig
     registry: RegistryConfig
     tracking: TrackingConfig
+    api: ApiConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     # The file these params were read from: messages and pages name it, not "params.yaml".

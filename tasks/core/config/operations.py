@@ -123,3 +123,21 @@ class CostConfig(StrictModel):
     gpu_hour: float = Field(ge=0, description="price of one GPU busy for an hour")
     production: ProductionVolume
     ledger_path: Path
+
+
+class ApiConfig(StrictModel):
+    """`loopline api`: the model behind an alias over HTTP, requests batched together."""
+
+    host: str = Field(min_length=1, description="the address it listens on (loopback by default)")
+    port: int = Field(ge=1, le=65535)
+    alias: Literal["champion", "challenger"] = Field(description="the alias served")
+    max_batch_rows: int = Field(ge=1, description="rows scored together in one forward pass")
+    max_wait_ms: float = Field(ge=0, description="how long a batch waits for more requests")
+    max_queue_requests: int = Field(ge=1, description="queued requests; beyond: 503")
+    max_request_rows: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1024)
+    poll_seconds: float = Field(gt=0, description="how often the alias is read again")
+    shadow: bool = Field(description="the challenger also scores each request, never answered")
+    canary_share: Fraction = Field(description="share of ids the challenger answers (sticky)")
+    flush_rows: int = Field(ge=1, description="online predictions buffered before a file")
+    flush_seconds: float = Field(gt=0)
