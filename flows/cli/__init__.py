@@ -10,7 +10,7 @@ import traceback
 
 import click
 
-from flows.cli import drafting, loop, pipeline, registry, scoring  # noqa: F401  (register commands)
+from flows.cli import api, drafting, loop, pipeline, registry, scoring  # noqa: F401  (register commands)
 from flows.cli.app import cli
 from tasks.core.runtime import go_offline
 

@@ -1,0 +1,125 @@
+"""Dynamic batching: concurrent requests queued, collected and scored in one forward pass.
+
+The queue is bounded (a full queue is the caller's 503, never unbounded memory). A worker
+takes the first job, then keeps collecting until `max_rows` rows or `max_wait_s` since that
+first job, groups the collected jobs by the model each was bound to when it arrived (a hot swap
+never mixes versions in a result), scores each group on one thread through the one scoring path
+and resolves every job's future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tasks.serving.champion import Champion, score_frame
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """More requests are waiting than api.max_queue_requests: answered 503 + Retry-After."""
+
+
+@dataclass
+class Job:
+    """Rows to score with one model; the future gets their probabilities."""
+
+    model: Champion
+    frame: pd.DataFrame
+    future: asyncio.Future = field(repr=False)
+
+
+def group_by_model(jobs: list[Job]) -> list[list[Job]]:
+    """The jobs of one collected batch, grouped by the model they are bound to, in order."""
+    groups: dict[int, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(id(job.model), []).append(job)
+    return list(groups.values())
+
+
+async def collect(queue: asyncio.Queue, max_rows: int, max_wait_s: float) -> list[Job]:
+    """The next batch: the first job (waited for), then more until `max_rows` rows are held or
+    `max_wait_s` has passed since the first arrived. A job is never split; a job larger than
+    `max_rows` is a batch alone."""
+    jobs = [await queue.get()]
+    rows = len(jobs[0].frame)
+    deadline = time.monotonic() + max_wait_s
+    while rows < max_rows:
+        try:
+            job = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                job = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                break
+        jobs.append(job)
+        rows += len(job.frame)
+    return jobs
+
+
+class Batcher:
+    """The queue and its worker; `submit` awaits a job's scores."""
+
+    def __init__(
+        self,
+        max_rows: int,
+        max_wait_s: float,
+        max_queue: int,
+        chunk_rows: int,
+        on_batch: Callable[[int], None] = lambda rows: None,
+    ):
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
+        self.max_rows, self.max_wait_s, self.chunk_rows = max_rows, max_wait_s, chunk_rows
+        self.on_batch = on_batch
+        # One scoring thread: torch uses the cores within a forward pass.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+
+    async def submit(self, model: Champion, frame: pd.DataFrame) -> np.ndarray:
+        future = asyncio.get_running_loop().create_future()
+        try:
+            self.queue.put_nowait(Job(model, frame, future))
+        except asyncio.QueueFull:
+            raise QueueFull from None
+        return await future
+
+    async def run(self) -> None:
+        """The worker: collect, score, resolve, forever (cancelled at shutdown)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = await collect(self.queue, self.max_rows, self.max_wait_s)
+            for group in group_by_model(jobs):
+                frame = pd.concat([job.frame for job in group], ignore_index=True)
+                self.on_batch(len(frame))
+                try:
+                    scores = await loop.run_in_executor(
+                        self.executor, self._score, group[0].model, frame
+                    )
+                except Exception as exc:  # a scoring fault fails its jobs, not the worker
+                    log.exception("api: scoring a batch of %d rows failed", len(frame))
+                    for job in group:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    continue
+                start = 0
+                for job in group:
+                    end = start + len(job.frame)
+                    if not job.future.done():  # a client that went away cancelled it
+                        job.future.set_result(scores[start:end])
+                    start = end
+
+    def _score(self, model: Champion, frame: pd.DataFrame) -> np.ndarray:
+        return score_frame(model, frame, self.chunk_rows)[0]
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
