@@ -64,6 +64,8 @@ def current_window(params: Params, day: dt.date) -> pd.DataFrame:
         scored = read_scored(params, scored_day, [*ids, SCORE])
         # Only what is compared: an extra upstream column (even one named `score`) stays out.
         features = read_served_features(params, scored_day, [*ids, *features_names])
+        # A row sent online on a day of a nightly batch is in both: its features count once.
+        features = features.drop_duplicates(subset=ids, keep="last")
         frames.append(features.merge(scored, on=ids, how="inner"))
     if not frames:
         return pd.DataFrame()
