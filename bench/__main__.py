@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import (
+    bench_api,
     bench_backfill,
     bench_drift,
     bench_memory,
@@ -33,6 +34,7 @@ BENCHES = [
     bench_memory,
     bench_drift,
     bench_validation,
+    bench_api,
     bench_backfill,  # last: it starts a Prefect server of its own for the Dask workers
 ]
 log = logging.getLogger("bench")

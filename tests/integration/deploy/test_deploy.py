@@ -31,8 +31,9 @@ def test_services_start_in_order_on_health(services):
         "mlflow",
         "prefect-server",
         "worker",
+        "api",
     }
-    for name in ("postgres", "minio", "mlflow", "prefect-server"):
+    for name in ("postgres", "minio", "mlflow", "prefect-server", "api"):
         assert services[name]["healthcheck"]["test"], name
     depends = {name: service.get("depends_on", {}) for name, service in services.items()}
     assert depends["minio-init"] == {"minio": {"condition": "service_healthy"}}
@@ -45,6 +46,7 @@ def test_services_start_in_order_on_health(services):
         "mlflow": {"condition": "service_healthy"},
         "prefect-server": {"condition": "service_healthy"},
     }
+    assert depends["api"] == {"mlflow": {"condition": "service_healthy"}}
 
 
 def test_services_are_wired_to_each_other(services):
@@ -64,7 +66,11 @@ def test_services_are_wired_to_each_other(services):
     assert worker["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert worker["command"] == ["loopline", "serve"]
     assert (DEPLOY / mlflow["build"]["dockerfile"].removeprefix("deploy/")).is_file()
-    for name in ("mlflow", "prefect-server", "worker"):
+    api = services["api"]
+    assert api["environment"]["MLFLOW_TRACKING_URI"] == f"http://mlflow:{port}"
+    assert api["command"][:2] == ["loopline", "api"] and "/readyz" in str(api["healthcheck"])
+    assert api["deploy"]["replicas"] == "${API_REPLICAS:-2}"  # scaled out, no host port
+    for name in ("mlflow", "prefect-server", "worker", "api"):
         assert set(services[name]["environment"]) >= TELEMETRY, name
     for service in services.values():  # UIs on the host's loopback only
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", []))

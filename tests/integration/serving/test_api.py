@@ -29,6 +29,7 @@ from tasks.registry.aliases import force_promote, registry_client
 from tasks.serving.champion import resolve_champion, score_frame
 from tasks.serving.online.app import create_app
 from tasks.serving.online.canary import to_challenger
+from tasks.simulation.upstream import write_day_batch
 
 FAST = {"poll_seconds": 0.2, "flush_seconds": 0.2, "max_wait_ms": 20.0}
 
@@ -121,6 +122,7 @@ def test_scores_equal_the_batch_path_and_reach_drift_and_lineage(serving):
     window = current_window(params, DAY)
     assert len(window) == 301  # each scored row once with its features (one id sent twice)
     assert lineage(params, DAY)["model_version"] == champion.version
+    write_day_batch(params, DAY + dt.timedelta(days=1))  # the labels of DAY arrive
     assert live_auc(params, DAY + dt.timedelta(days=1))["labelled_rows"] == 301
 
 
@@ -251,7 +253,7 @@ BAD = {
     "not a record": (lambda p: b"[1, 2]", 422, "expected a JSON object"),
     "empty list": (lambda p: b"[]", 422, "non-empty list"),
     "oversized body": (lambda p: b"[" + b" " * 3000 + b"]", 413, "api.max_body_bytes"),
-    "too many rows": (lambda p: json.dumps([_row(p)] * 6).encode(), 413, "api.max_request_rows"),
+    "too many rows": (lambda p: json.dumps([_row(p)] * 3).encode(), 413, "api.max_request_rows"),
     "missing column": (
         lambda p: json.dumps({k: v for k, v in _row(p).items() if k != "carrier"}).encode(),
         422,
@@ -279,7 +281,7 @@ def test_each_bad_input_is_a_4xx_with_one_line_and_the_server_keeps_serving(serv
     params = serving
     good = _row(params)
     with (
-        running(params, shadow=False, max_body_bytes=2048, max_request_rows=5) as url,
+        running(params, shadow=False, max_body_bytes=2048, max_request_rows=2) as url,
         httpx.Client(base_url=url) as client,
     ):
         for case, (body, status, message) in BAD.items():

@@ -1,0 +1,135 @@
+"""The pure parts of `loopline api`: the canary's sticky split, batch collection and grouping,
+and a request's rows typed and checked against the nightly contract."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pandas as pd
+import pytest
+
+from tasks.core.config import Params
+from tasks.data.row_rules import online_contract
+from tasks.serving.online.batcher import Job, collect, group_by_model
+from tasks.serving.online.canary import id_position, to_challenger
+from tasks.serving.online.rows import RequestError, parse_rows, records_of
+
+
+def test_canary_split_is_sticky_and_close_to_its_share():
+    frame = pd.DataFrame({"id": [f"row-{i}" for i in range(4000)]})
+    first = to_challenger(frame, ["id"], 0.25)
+    assert first.equals(
+        to_challenger(frame.sample(frac=1, random_state=1).sort_index(), ["id"], 0.25)
+    )
+    assert 0.22 < first.mean() < 0.28
+    assert not to_challenger(frame, ["id"], 0.0).any()
+    assert to_challenger(frame, ["id"], 1.0).all()
+    # A larger share keeps every id the smaller one sent to the challenger.
+    assert (to_challenger(frame, ["id"], 0.5) | ~first).all()
+    assert id_position("row-7") == id_position("row-7") != id_position("row-8")
+
+
+def _job(model: object, rows: int) -> Job:
+    return Job(model, pd.DataFrame({"x": range(rows)}), None)  # type: ignore[arg-type]
+
+
+def test_collect_stops_at_max_rows_or_max_wait():
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        queue: asyncio.Queue = asyncio.Queue()
+        for rows in (3, 4, 5, 6):
+            queue.put_nowait(_job("a", rows))
+        full = [len(j.frame) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
+        rest = [len(j.frame) for j in await collect(queue, max_rows=100, max_wait_s=0.05)]
+        queue.put_nowait(_job("a", 50))
+        alone = [len(j.frame) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
+        return full, rest, alone
+
+    full, rest, alone = asyncio.run(scenario())
+    assert full == [3, 4, 5]  # 12 rows: the job that crossed 8 is taken whole, then it stops
+    assert rest == [6]  # nothing more arrived within the wait
+    assert alone == [50]  # a job larger than a batch is a batch alone
+
+
+def test_jobs_are_grouped_by_the_model_they_were_bound_to():
+    old, new = object(), object()
+    jobs = [_job(old, 1), _job(new, 2), _job(old, 3)]
+    groups = group_by_model(jobs)
+    assert [[len(j.frame) for j in g] for g in groups] == [[1, 3], [2]]
+
+
+@pytest.fixture(scope="module")
+def params(base_params_dict) -> Params:
+    return Params.model_validate(base_params_dict)
+
+
+def _record(**changes) -> dict:
+    row = {
+        "flight_id": "2013-01-29_US1117_EWR",
+        "sched_dep_local": "2013-01-29T05:00:00",
+        "carrier": "US",
+        "origin": "EWR",
+        "dest": "CLT",
+        "plane_type": "Fixed wing multi engine",
+        "plane_engine": "Turbo-jet",
+        "plane_manufacturer": "AIRBUS INDUSTRIE",
+        "sched_dep_time": 500,
+        "sched_arr_time": 648,
+        "hour": 5,
+        "weekday": 1,
+        "distance": 529,
+        "temp": 37.94,
+        "dewp": 35.96,
+        "humid": 92.49,
+        "wind_dir": 0,
+        "wind_speed": 0,
+        "precip": 0,
+        "pressure": 1018.4,
+        "visib": 7,
+        "plane_year": None,
+        "plane_seats": 199,
+        "plane_engines": 2,
+    }
+    return {**row, **changes}
+
+
+def test_each_row_is_kept_or_refused_with_its_reason(params):
+    records = [
+        _record(),
+        _record(flight_id="b", origin="XXX"),
+        _record(flight_id="c", distance="far"),
+        {k: v for k, v in _record(flight_id="d").items() if k != "dest"},
+        _record(flight_id="e", sched_dep_local="soon"),
+        _record(flight_id="f", carrier=None),
+        _record(flight_id="g", temp=float("inf")),
+    ]
+    rows = parse_rows(params, online_contract(params), records)
+    assert list(rows.frame.index) == [0] and rows.size == 7
+    assert rows.frame["plane_year"].isna().all() and rows.frame["distance"].dtype == "float64"
+    assert rows.refused == {
+        1: "breaks the contract: origin not in ['EWR', 'JFK', 'LGA']",
+        2: "distance: expected a number or null, got 'far'",
+        3: "missing column(s) dest",
+        4: "sched_dep_local: expected an ISO 8601 date-time, got 'soon'",
+        5: "breaks the contract: carrier is null",
+        6: "breaks the contract: temp outside [-40, 130]",
+    }
+
+
+def test_duplicated_ids_in_one_request_break_the_contract(params):
+    rows = parse_rows(params, online_contract(params), [_record(), _record()])
+    assert rows.frame.empty
+    assert set(rows.refused.values()) == {"breaks the contract: flight_id is duplicated"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ([], 422, "non-empty list"),
+        ("text", 422, "JSON object"),
+        ([{}] * 3, 413, "max_request_rows 2"),
+    ],
+)
+def test_unreadable_requests_are_refused_whole(body, status, message):
+    with pytest.raises(RequestError, match=message) as raised:
+        records_of(body, 2, "flight")
+    assert raised.value.status == status
