@@ -82,27 +82,22 @@ def create_app(params: Params) -> FastAPI:
             return answer(503, {"error": reason}, PREDICT, **{"Retry-After": "5"})
         rows = service.rows(records)
         try:
-            scored = await service.predict(served, rows) if len(rows.frame) else []
+            answers = await service.predict(served, rows) if rows.kept else {}
         except QueueFull:
             reason = f"busy: {api.max_queue_requests} requests queued (api.max_queue_requests)"
             return answer(503, {"error": reason}, PREDICT, **{"Retry-After": "1"})
-        results = {r.pop("row"): {"status": 200, **r} for r in scored}
         ids = params.dataset.id_columns
         for position, reason in rows.refused.items():
             record = records[position] if isinstance(records[position], dict) else {}
-            results[position] = {
-                **{c: record.get(c) for c in ids},
-                "status": 422,
-                "error": reason,
-            }
+            answers[position] = {"status": 422, **{c: record.get(c) for c in ids}, "error": reason}
             metrics.refused_rows.inc()
         body = {
             "model_name": served.name,
             "model_version": served.version,
-            "predictions": [results[i] for i in range(rows.size)],
+            "predictions": [answers[i] for i in range(rows.size)],
         }
         metrics.latency.observe(time.perf_counter() - started)
-        return answer(200 if scored else 422, body, PREDICT)
+        return answer(200 if rows.kept else 422, body, PREDICT)
 
     @app.get("/v1/model")
     async def model() -> JSONResponse:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,10 +31,10 @@ class QueueFull(Exception):
 
 @dataclass
 class Job:
-    """Rows to score with one model; the future gets their probabilities."""
+    """Typed rows to score with one model; the future gets their probabilities."""
 
     model: Champion
-    frame: pd.DataFrame
+    rows: list[dict[str, Any]]
     future: asyncio.Future = field(repr=False)
 
 
@@ -50,7 +51,7 @@ async def collect(queue: asyncio.Queue, max_rows: int, max_wait_s: float) -> lis
     `max_wait_s` has passed since the first arrived. A job is never split; a job larger than
     `max_rows` is a batch alone."""
     jobs = [await queue.get()]
-    rows = len(jobs[0].frame)
+    rows = len(jobs[0].rows)
     deadline = time.monotonic() + max_wait_s
     while rows < max_rows:
         try:
@@ -64,7 +65,7 @@ async def collect(queue: asyncio.Queue, max_rows: int, max_wait_s: float) -> lis
             except TimeoutError:
                 break
         jobs.append(job)
-        rows += len(job.frame)
+        rows += len(job.rows)
     return jobs
 
 
@@ -76,19 +77,19 @@ class Batcher:
         max_rows: int,
         max_wait_s: float,
         max_queue: int,
-        chunk_rows: int,
+        frame_of: Callable[[list[dict[str, Any]]], pd.DataFrame],
         on_batch: Callable[[int], None] = lambda rows: None,
     ):
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
-        self.max_rows, self.max_wait_s, self.chunk_rows = max_rows, max_wait_s, chunk_rows
-        self.on_batch = on_batch
+        self.max_rows, self.max_wait_s = max_rows, max_wait_s
+        self.frame_of, self.on_batch = frame_of, on_batch
         # One scoring thread: torch uses the cores within a forward pass.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
 
-    async def submit(self, model: Champion, frame: pd.DataFrame) -> np.ndarray:
+    async def submit(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
         try:
-            self.queue.put_nowait(Job(model, frame, future))
+            self.queue.put_nowait(Job(model, rows, future))
         except asyncio.QueueFull:
             raise QueueFull from None
         return await future
@@ -99,27 +100,29 @@ class Batcher:
         while True:
             jobs = await collect(self.queue, self.max_rows, self.max_wait_s)
             for group in group_by_model(jobs):
-                frame = pd.concat([job.frame for job in group], ignore_index=True)
-                self.on_batch(len(frame))
+                rows = [row for job in group for row in job.rows]
+                self.on_batch(len(rows))
                 try:
                     scores = await loop.run_in_executor(
-                        self.executor, self._score, group[0].model, frame
+                        self.executor, self._score, group[0].model, rows
                     )
                 except Exception as exc:  # a scoring fault fails its jobs, not the worker
-                    log.exception("api: scoring a batch of %d rows failed", len(frame))
+                    log.exception("api: scoring a batch of %d rows failed", len(rows))
                     for job in group:
                         if not job.future.done():
                             job.future.set_exception(exc)
                     continue
                 start = 0
                 for job in group:
-                    end = start + len(job.frame)
+                    end = start + len(job.rows)
                     if not job.future.done():  # a client that went away cancelled it
                         job.future.set_result(scores[start:end])
                     start = end
 
-    def _score(self, model: Champion, frame: pd.DataFrame) -> np.ndarray:
-        return score_frame(model, frame, self.chunk_rows)[0]
+    def _score(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
+        """On the scoring thread: the batch's frame, then the one scoring path."""
+        frame = self.frame_of(rows)
+        return score_frame(model, frame, max(len(frame), 1))[0]
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-
-import pandas as pd
+from typing import Any
 
 # Bytes of the digest read as the id's position in [0, 1).
 _BYTES = 8
@@ -17,9 +16,8 @@ def id_position(key: str) -> float:
     return int.from_bytes(digest, "big") / 2 ** (8 * _BYTES)
 
 
-def to_challenger(frame: pd.DataFrame, id_columns: list[str], share: float) -> pd.Series:
+def to_challenger(rows: list[dict[str, Any]], id_columns: list[str], share: float) -> list[bool]:
     """Which rows the challenger answers: those whose id falls below `share`."""
-    if share <= 0 or frame.empty:
-        return pd.Series(False, index=frame.index)
-    keys = frame[id_columns].astype(str).agg("\x1f".join, axis=1)
-    return keys.map(lambda key: id_position(key) < share).astype(bool)
+    if share <= 0:
+        return [False] * len(rows)
+    return [id_position("\x1f".join(str(row[c]) for c in id_columns)) < share for row in rows]

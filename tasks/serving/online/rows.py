@@ -2,7 +2,9 @@
 
 The request as a whole is refused only when it cannot be read (not a record or a list of
 records, too many rows); a row with a missing column, a value of the wrong type or a broken
-contract rule is refused alone, and the rows beside it are still scored.
+contract rule is refused alone, and the rows beside it are still scored. Rows stay plain dicts
+on the event loop (a DataFrame costs milliseconds to build); `to_frame` builds the batch's
+frame on the scoring thread.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class Rows:
-    """A request's rows: the scorable ones (index = position in the request) and the refused."""
+    """A request's rows: the scorable ones by position in the request, and the refused."""
 
-    frame: pd.DataFrame
+    kept: dict[int, dict[str, Any]]
     refused: dict[int, str]
     size: int
 
@@ -47,27 +49,37 @@ def records_of(body: Any, max_rows: int, noun: str) -> list[Any]:
     return records
 
 
+def required_columns(params: Params) -> list[str]:
+    """What every row must hold: the ids, the event time and every feature."""
+    dataset = params.dataset
+    return list(dict.fromkeys([*dataset.id_columns, dataset.event_time, *dataset.features.names]))
+
+
 def parse_rows(params: Params, contract: Contract, records: list[Any]) -> Rows:
     """Typed rows, each checked for its columns, its value types and the contract's rules."""
-    dataset = params.dataset
-    required = list(
-        dict.fromkeys([*dataset.id_columns, dataset.event_time, *dataset.features.names])
-    )
-    kept: dict[int, dict[str, Any]] = {}
+    required = required_columns(params)
+    typed: dict[int, dict[str, Any]] = {}
     refused: dict[int, str] = {}
     for position, record in enumerate(records):
-        problem = _typed(params, record, required)
-        if isinstance(problem, str):
-            refused[position] = problem
+        row = _typed(params, record, required)
+        if isinstance(row, str):
+            refused[position] = row
         else:
-            kept[position] = problem
-    frame = pd.DataFrame.from_dict(kept, orient="index", columns=required)
-    for column in dataset.features.numeric:
-        frame[column] = pd.to_numeric(frame[column]).astype("float64")
-    frame[dataset.event_time] = pd.to_datetime(frame[dataset.event_time])
-    reasons = row_reasons(frame, contract)
-    refused.update({int(k): f"breaks the contract: {v}" for k, v in reasons.items()})
-    return Rows(frame.drop(index=reasons.index), dict(sorted(refused.items())), len(records))
+            typed[position] = row
+    positions = list(typed)
+    broken = row_reasons(list(typed.values()), contract)
+    refused.update({positions[i]: f"breaks the contract: {why}" for i, why in broken.items()})
+    kept = {p: row for p, row in typed.items() if p not in refused}
+    return Rows(kept, dict(sorted(refused.items())), len(records))
+
+
+def to_frame(params: Params, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Typed rows as the scoring path and the incoming files take them."""
+    frame = pd.DataFrame.from_records(rows, columns=required_columns(params))
+    numeric = params.dataset.features.numeric
+    frame[numeric] = frame[numeric].astype("float64")
+    frame[params.dataset.event_time] = pd.to_datetime(frame[params.dataset.event_time])
+    return frame
 
 
 def _typed(params: Params, record: Any, required: list[str]) -> dict[str, Any] | str:
@@ -83,7 +95,7 @@ def _typed(params: Params, record: Any, required: list[str]) -> dict[str, Any] |
         value = row[column]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             return f"{column}: expected a number or null, got {value!r}"
-        row[column] = math.nan if value is None else value
+        row[column] = math.nan if value is None else float(value)
     for column in dataset.features.categorical:
         allowed = (str, int, float) if numeric_codes(rules.get(column)) else (str,)
         value = row[column]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tasks.core.columns import MODEL_NAME, MODEL_VERSION, PREDICTION, SCORE, SCORED_AT
@@ -24,7 +24,7 @@ from tasks.serving.online.batcher import Batcher, QueueFull
 from tasks.serving.online.canary import to_challenger
 from tasks.serving.online.holder import LoadFailure, ModelHolder
 from tasks.serving.online.metrics import Metrics
-from tasks.serving.online.rows import Rows, parse_rows
+from tasks.serving.online.rows import Rows, parse_rows, to_frame
 from tasks.serving.online.store import OnlineStore
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,15 @@ class Service:
         self.metrics = Metrics()
         self.contract = online_contract(params)
         self.holder = ModelHolder(params, self._failed)
-        chunk = params.score.chunk_rows
-        self.batcher = Batcher(
-            api.max_batch_rows,
-            api.max_wait_ms / 1000,
-            api.max_queue_requests,
-            chunk,
-            lambda rows: self.metrics.batch_rows.labels("served").observe(rows),
-        )
-        self.shadow = Batcher(
-            api.max_batch_rows,
-            api.max_wait_ms / 1000,
-            api.max_queue_requests,
-            chunk,
-            lambda rows: self.metrics.batch_rows.labels("shadow").observe(rows),
+        self.batcher, self.shadow = (
+            Batcher(
+                api.max_batch_rows,
+                api.max_wait_ms / 1000,
+                api.max_queue_requests,
+                functools.partial(to_frame, params),
+                self.metrics.batch_rows.labels(role).observe,
+            )
+            for role in ("served", "shadow")
         )
         self.store = OnlineStore(params)
         self._background: set[asyncio.Task] = set()
@@ -97,84 +92,84 @@ class Service:
     def rows(self, records: list[Any]) -> Rows:
         return parse_rows(self.params, self.contract, records)
 
-    async def predict(self, served: Champion, rows: Rows) -> list[dict[str, Any]]:
-        """Scored rows (with their positions in the request), canary share to the challenger;
+    async def predict(self, served: Champion, rows: Rows) -> dict[int, dict[str, Any]]:
+        """Answers of the kept rows by position, the canary share scored by the challenger;
         QueueFull when the queue cannot take them."""
-        ids, frame = self.params.dataset.id_columns, rows.frame
+        ids = self.params.dataset.id_columns
         self.metrics.queue_depth.set(self.batcher.queue.qsize())
         challenger = self.holder.challenger
+        positions, kept = list(rows.kept), list(rows.kept.values())
         if challenger is None or challenger.version == served.version:
-            canary = pd.Series(False, index=frame.index)
+            canary = [False] * len(kept)
         else:
-            canary = to_challenger(frame, ids, self.params.api.canary_share)
-        parts = [(served, frame[~canary]), (challenger, frame[canary])]
-        parts = [(model, part) for model, part in parts if len(part)]
-        scores = await asyncio.gather(*(self.batcher.submit(m, p) for m, p in parts))
-        answered = [self._answered(m, p, s) for (m, p), s in zip(parts, scores, strict=True)]
-        for (model, part), table in zip(parts, answered, strict=True):
+            canary = to_challenger(kept, ids, self.params.api.canary_share)
+        sides = [(served, False), (challenger, True)]
+        parts = [
+            (model, [(p, r) for p, r, c in zip(positions, kept, canary, strict=True) if c == side])
+            for model, side in sides
+        ]
+        parts = [(model, part) for model, part in parts if part]
+        scores = await asyncio.gather(
+            *(self.batcher.submit(model, [r for _, r in part]) for model, part in parts)
+        )
+        answers: dict[int, dict[str, Any]] = {}
+        for (model, part), scored in zip(parts, scores, strict=True):
             role = "served" if model is served else "canary"
             self.metrics.rows.labels(role, model.version).inc(len(part))
-            self.store.add("incoming", part)
-            self.store.add("predictions", table)
-        if self.params.api.shadow and challenger is not None and parts:
-            self._shadow(challenger, served, frame[~canary])
-        return [
-            {"row": int(i), **row}
-            for table in answered
-            for i, row in zip(table.index, self._public(table), strict=True)
-        ]
-
-    def _answered(self, model: Champion, part: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
-        """Rows as the nightly predictions hold them (the online partition's columns)."""
-        dataset = self.params.dataset
-        table = part[[*dataset.id_columns, dataset.event_time]].copy()
-        table[SCORE] = scores
-        table[PREDICTION] = (scores >= model.threshold).astype(np.int8)
-        table[MODEL_NAME] = model.name
-        table[MODEL_VERSION] = model.version
-        table[SCORED_AT] = pd.Timestamp.now(tz="UTC")
-        return table
-
-    def _public(self, table: pd.DataFrame) -> list[dict[str, Any]]:
-        ids = self.params.dataset.id_columns
-        return [
-            {
-                **{c: _plain(v) for c, v in zip(ids, key, strict=True)},
-                "probability": float(score),
-                "prediction": int(prediction),
-                "model_name": name,
-                "model_version": version,
-            }
-            for key, score, prediction, name, version in zip(
-                table[ids].itertuples(index=False),
-                table[SCORE],
-                table[PREDICTION],
-                table[MODEL_NAME],
-                table[MODEL_VERSION],
-                strict=True,
+            for (position, row), score in zip(part, scored, strict=True):
+                answers[position] = self._answer(model, row, float(score))
+            self.store.add("incoming", [r for _, r in part])
+            self.store.add("predictions", [self._record(answers[p], row) for p, row in part])
+        if self.params.api.shadow and challenger is not None:
+            self._shadow(
+                challenger, served, [r for r, c in zip(kept, canary, strict=True) if not c]
             )
-        ]
+        return answers
 
-    def _shadow(self, challenger: Champion, served: Champion, frame: pd.DataFrame) -> None:
+    def _answer(self, model: Champion, row: dict[str, Any], score: float) -> dict[str, Any]:
+        """One row's answer: its ids, the probability, the prediction, the version."""
+        return {
+            "status": 200,
+            **{c: row[c] for c in self.params.dataset.id_columns},
+            "probability": score,
+            "prediction": int(score >= model.threshold),
+            "model_name": model.name,
+            "model_version": model.version,
+        }
+
+    def _record(self, answer: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        """One row as the nightly predictions hold it (the online partition's columns)."""
+        dataset = self.params.dataset
+        return {
+            **{c: row[c] for c in dataset.id_columns},
+            dataset.event_time: row[dataset.event_time],
+            SCORE: answer["probability"],
+            PREDICTION: answer["prediction"],
+            MODEL_NAME: answer["model_name"],
+            MODEL_VERSION: answer["model_version"],
+            SCORED_AT: pd.Timestamp.now(tz="UTC"),
+        }
+
+    def _shadow(self, challenger: Champion, served: Champion, rows: list[dict[str, Any]]) -> None:
         """The challenger scores a copy in the background: never awaited by the request."""
-        if challenger.version == served.version or frame.empty:
+        if challenger.version == served.version or not rows:
             return
 
         async def score() -> None:
             try:
-                scores = await self.shadow.submit(challenger, frame)
+                scores = await self.shadow.submit(challenger, rows)
             except QueueFull:
-                self.metrics.shadow_dropped.inc(len(frame))
+                self.metrics.shadow_dropped.inc(len(rows))
                 return
-            table = self._answered(challenger, frame, scores).drop(columns=SCORED_AT)
-            self.metrics.rows.labels("shadow", challenger.version).inc(len(frame))
-            self.store.add("shadow", table)
+            self.metrics.rows.labels("shadow", challenger.version).inc(len(rows))
+            records = [
+                self._record(self._answer(challenger, row, float(s)), row)
+                for row, s in zip(rows, scores, strict=True)
+            ]
+            self.store.add(
+                "shadow", [{k: v for k, v in r.items() if k != SCORED_AT} for r in records]
+            )
 
         task = asyncio.create_task(score())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the JSON number or text it is."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -14,12 +14,15 @@ import datetime as dt
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from tasks.core.columns import PREDICTION, SCORE
 from tasks.core.config import Params
 from tasks.core.io import write_parquet
 from tasks.core.layout import online_day_dir
+from tasks.serving.online.rows import to_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +40,19 @@ class OnlineStore:
             "predictions": cfg.predictions_dir,
             "shadow": cfg.shadow_dir,
         }
-        self.event_time = params.dataset.event_time
+        self.params = params
         self.flush_rows = params.api.flush_rows
-        self.buffers: dict[str, list[pd.DataFrame]] = {name: [] for name in FOLDERS}
+        self.buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in FOLDERS}
         self.written = dict.fromkeys(FOLDERS, 0)
         self._writing = asyncio.Lock()
 
-    def add(self, name: str, frame: pd.DataFrame) -> None:
+    def add(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Buffer rows for one folder (they carry the event time: it picks the day)."""
-        if len(frame):
-            self.buffers[name].append(frame)
+        self.buffers[name].extend(rows)
 
     @property
     def buffered(self) -> int:
-        return sum(len(f) for f in self.buffers["predictions"])
+        return len(self.buffers["predictions"])
 
     async def flush(self) -> None:
         """Write what is buffered now; the buffers are swapped out first, so requests go on
@@ -61,18 +63,25 @@ class OnlineStore:
             if any(taken.values()):
                 await asyncio.to_thread(self._write, taken)
 
-    def _write(self, taken: dict[str, list[pd.DataFrame]]) -> None:
+    def _write(self, taken: dict[str, list[dict[str, Any]]]) -> None:
         stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         for name in FOLDERS:
             if not taken[name]:
                 continue
-            frame = pd.concat(taken[name], ignore_index=True)
-            days = frame[self.event_time].dt.date
+            frame = self._frame(name, taken[name])
+            days = frame[self.params.dataset.event_time].dt.date
             for day, rows in frame.groupby(days, sort=True):
                 target = online_day_dir(Path(self.folders[name]), day) / f"part-{stamp}.parquet"
                 write_parquet(target, rows.reset_index(drop=True))
             self.written[name] += len(frame)
             log.debug("api: %d online rows → %s/online/", len(frame), self.folders[name])
+
+    def _frame(self, name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        """Buffered rows with the nightly files' types."""
+        if name == "incoming":
+            return to_frame(self.params, rows)
+        frame = pd.DataFrame.from_records(rows)
+        return frame.astype({SCORE: "float32", PREDICTION: "int8"})
 
     async def flush_forever(self, seconds: float) -> None:
         """Flush every `seconds`, or sooner once `api.flush_rows` rows wait (until cancelled)."""

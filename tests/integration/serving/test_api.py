@@ -223,7 +223,7 @@ def test_shadow_and_canary_are_accounted_with_the_version_that_answered(serving)
             assert time.monotonic() < deadline, "the shadow never scored"
             time.sleep(0.1)
         text = c.get("/metrics").text
-    canary = to_challenger(frame, params.dataset.id_columns, 0.3).to_numpy()
+    canary = np.array(to_challenger(records(params, frame), params.dataset.id_columns, 0.3))
     versions = np.array([row["model_version"] for row in first])
     assert (versions == np.where(canary, challenger, "1")).all()
     assert [r["model_version"] for r in again] == list(versions)  # sticky

@@ -5,32 +5,30 @@ from __future__ import annotations
 
 import asyncio
 
-import pandas as pd
 import pytest
 
 from tasks.core.config import Params
 from tasks.data.row_rules import online_contract
 from tasks.serving.online.batcher import Job, collect, group_by_model
 from tasks.serving.online.canary import id_position, to_challenger
-from tasks.serving.online.rows import RequestError, parse_rows, records_of
+from tasks.serving.online.rows import RequestError, parse_rows, records_of, to_frame
 
 
 def test_canary_split_is_sticky_and_close_to_its_share():
-    frame = pd.DataFrame({"id": [f"row-{i}" for i in range(4000)]})
-    first = to_challenger(frame, ["id"], 0.25)
-    assert first.equals(
-        to_challenger(frame.sample(frac=1, random_state=1).sort_index(), ["id"], 0.25)
-    )
-    assert 0.22 < first.mean() < 0.28
-    assert not to_challenger(frame, ["id"], 0.0).any()
-    assert to_challenger(frame, ["id"], 1.0).all()
+    rows = [{"id": f"row-{i}"} for i in range(4000)]
+    first = to_challenger(rows, ["id"], 0.25)
+    assert to_challenger(rows[::-1], ["id"], 0.25) == first[::-1]  # by id, not by position
+    assert 0.22 < sum(first) / len(first) < 0.28
+    assert not any(to_challenger(rows, ["id"], 0.0))
+    assert all(to_challenger(rows, ["id"], 1.0))
     # A larger share keeps every id the smaller one sent to the challenger.
-    assert (to_challenger(frame, ["id"], 0.5) | ~first).all()
+    half = to_challenger(rows, ["id"], 0.5)
+    assert all(h for h, f in zip(half, first, strict=True) if f)
     assert id_position("row-7") == id_position("row-7") != id_position("row-8")
 
 
 def _job(model: object, rows: int) -> Job:
-    return Job(model, pd.DataFrame({"x": range(rows)}), None)  # type: ignore[arg-type]
+    return Job(model, [{"x": i} for i in range(rows)], None)  # type: ignore[arg-type]
 
 
 def test_collect_stops_at_max_rows_or_max_wait():
@@ -38,10 +36,10 @@ def test_collect_stops_at_max_rows_or_max_wait():
         queue: asyncio.Queue = asyncio.Queue()
         for rows in (3, 4, 5, 6):
             queue.put_nowait(_job("a", rows))
-        full = [len(j.frame) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
-        rest = [len(j.frame) for j in await collect(queue, max_rows=100, max_wait_s=0.05)]
+        full = [len(j.rows) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
+        rest = [len(j.rows) for j in await collect(queue, max_rows=100, max_wait_s=0.05)]
         queue.put_nowait(_job("a", 50))
-        alone = [len(j.frame) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
+        alone = [len(j.rows) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
         return full, rest, alone
 
     full, rest, alone = asyncio.run(scenario())
@@ -54,7 +52,7 @@ def test_jobs_are_grouped_by_the_model_they_were_bound_to():
     old, new = object(), object()
     jobs = [_job(old, 1), _job(new, 2), _job(old, 3)]
     groups = group_by_model(jobs)
-    assert [[len(j.frame) for j in g] for g in groups] == [[1, 3], [2]]
+    assert [[len(j.rows) for j in g] for g in groups] == [[1, 3], [2]]
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +101,10 @@ def test_each_row_is_kept_or_refused_with_its_reason(params):
         _record(flight_id="g", temp=float("inf")),
     ]
     rows = parse_rows(params, online_contract(params), records)
-    assert list(rows.frame.index) == [0] and rows.size == 7
-    assert rows.frame["plane_year"].isna().all() and rows.frame["distance"].dtype == "float64"
+    assert list(rows.kept) == [0] and rows.size == 7
+    frame = to_frame(params, list(rows.kept.values()))
+    assert frame["plane_year"].isna().all() and frame["distance"].dtype == "float64"
+    assert frame["sched_dep_local"].dtype.kind == "M"
     assert rows.refused == {
         1: "breaks the contract: origin not in ['EWR', 'JFK', 'LGA']",
         2: "distance: expected a number or null, got 'far'",
@@ -117,7 +117,7 @@ def test_each_row_is_kept_or_refused_with_its_reason(params):
 
 def test_duplicated_ids_in_one_request_break_the_contract(params):
     rows = parse_rows(params, online_contract(params), [_record(), _record()])
-    assert rows.frame.empty
+    assert not rows.kept
     assert set(rows.refused.values()) == {"breaks the contract: flight_id is duplicated"}
 
 
