@@ -48,8 +48,9 @@ def group_by_model(jobs: list[Job]) -> list[list[Job]]:
 
 async def collect(queue: asyncio.Queue, max_rows: int, max_wait_s: float) -> list[Job]:
     """The next batch: the first job (waited for), then more until `max_rows` rows are held or
-    `max_wait_s` has passed since the first arrived. A job is never split; a job larger than
-    `max_rows` is a batch alone."""
+    `max_wait_s` has passed since the first arrived. A lone job (nothing else queued behind it:
+    no concurrency to wait for) is scored at once, so one client never pays the wait. A job is
+    never split; a job larger than `max_rows` is a batch alone."""
     jobs = [await queue.get()]
     rows = len(jobs[0].rows)
     deadline = time.monotonic() + max_wait_s
@@ -58,6 +59,8 @@ async def collect(queue: asyncio.Queue, max_rows: int, max_wait_s: float) -> lis
             job = queue.get_nowait()
         except asyncio.QueueEmpty:
             remaining = deadline - time.monotonic()
+            if len(jobs) == 1:
+                break
             if remaining <= 0:
                 break
             try:

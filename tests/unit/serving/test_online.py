@@ -4,6 +4,7 @@ and a request's rows typed and checked against the nightly contract."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -32,20 +33,32 @@ def _job(model: object, rows: int) -> Job:
 
 
 def test_collect_stops_at_max_rows_or_max_wait():
-    async def scenario() -> tuple[list[int], list[int], list[int]]:
+    async def scenario() -> dict[str, list[int]]:
         queue: asyncio.Queue = asyncio.Queue()
+        sizes = lambda jobs: [len(j.rows) for j in jobs]  # noqa: E731
         for rows in (3, 4, 5, 6):
             queue.put_nowait(_job("a", rows))
-        full = [len(j.rows) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
-        rest = [len(j.rows) for j in await collect(queue, max_rows=100, max_wait_s=0.05)]
+        seen = {"full": sizes(await collect(queue, max_rows=8, max_wait_s=10.0))}
+        seen["lone"] = sizes(await collect(queue, max_rows=100, max_wait_s=10.0))
         queue.put_nowait(_job("a", 50))
-        alone = [len(j.rows) for j in await collect(queue, max_rows=8, max_wait_s=10.0)]
-        return full, rest, alone
+        seen["large"] = sizes(await collect(queue, max_rows=8, max_wait_s=10.0))
+        for rows in (1, 2):
+            queue.put_nowait(_job("a", rows))
+        asyncio.get_running_loop().call_later(0.05, queue.put_nowait, _job("a", 3))
+        seen["waited"] = sizes(await collect(queue, max_rows=100, max_wait_s=0.5))
+        queue.put_nowait(_job("a", 1))
+        queue.put_nowait(_job("a", 1))
+        seen["timed out"] = sizes(await collect(queue, max_rows=100, max_wait_s=0.05))
+        return seen
 
-    full, rest, alone = asyncio.run(scenario())
-    assert full == [3, 4, 5]  # 12 rows: the job that crossed 8 is taken whole, then it stops
-    assert rest == [6]  # nothing more arrived within the wait
-    assert alone == [50]  # a job larger than a batch is a batch alone
+    started = time.monotonic()
+    seen = asyncio.run(scenario())
+    assert seen["full"] == [3, 4, 5]  # 12 rows: the job that crossed 8 is taken whole, then stop
+    assert seen["lone"] == [6]  # nothing behind it: scored at once, not after 10 s
+    assert seen["large"] == [50]  # a job larger than a batch is a batch alone
+    assert seen["waited"] == [1, 2, 3]  # concurrency: the batch waited for the third
+    assert seen["timed out"] == [1, 1]
+    assert time.monotonic() - started < 4.0  # the lone job did not wait its 10 s
 
 
 def test_jobs_are_grouped_by_the_model_they_were_bound_to():
