@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 import yaml
 
-from bench.common import Row, at_least
+from bench.common import Row, at_least, at_most
 from bench.project import Scratch
 from tasks.core.config import Params, load_params
 from tasks.core.errors import LooplineError
@@ -92,7 +92,9 @@ def measure(params: Params, params_path: Path, work: Path) -> list[Row]:
             _wait_ready(f"http://127.0.0.1:{p}{probe}", proc)
             for p, probe, proc in zip(ports, probes, procs, strict=True)
         ]
+        before = _rss(procs[0])
         results = asyncio.run(_levels(ports, up, records, features))
+        results[("a: api batched", "rss")] = {"before": before, "after": _rss(procs[0])}
     finally:
         for proc in procs:
             proc.terminate()
@@ -102,6 +104,13 @@ def measure(params: Params, params_path: Path, work: Path) -> list[Row]:
             except subprocess.TimeoutExpired:
                 proc.kill()
     return _rows(results, up)
+
+
+def _rss(proc: subprocess.Popen) -> float:
+    """Resident memory of a server process, bytes."""
+    import psutil
+
+    return float(psutil.Process(proc.pid).memory_info().rss)
 
 
 def _loopline() -> list[str]:
@@ -199,7 +208,13 @@ async def _load(client: httpx.AsyncClient, url: str, bodies: list, level: int) -
 
 
 def _rows(results: dict, up: list[bool]) -> list[Row]:
-    rows: list[Row] = []
+    rss = results.pop(("a: api batched", "rss"))
+    rows: list[Row] = [
+        Row("api", "a: RSS after the levels", rss["after"], "bytes"),
+        at_most(
+            "api", "a: RSS growth over the levels", rss["after"] / rss["before"] - 1, "share", 0.2
+        ),
+    ]
     for (server, level), r in results.items():
         note = f"{r['requests']} requests, {r['failures']} failed"
         rows += [
