@@ -171,7 +171,8 @@ async def _levels(ports, up, records, features) -> dict[tuple[str, int], dict[st
                 path = "/invocations" if mlflow else "/v1/predict"
                 bodies = [{"dataframe_records": [f]} for f in features] if mlflow else records
                 url = f"http://127.0.0.1:{port}{path}"
-                await _load(client, url, bodies[:8], 1)  # warm-up
+                # Warm-up at the level: its connections are open before the clock starts.
+                await _load(client, url, bodies[: 2 * level], level)
                 results[(server, level)] = await _load(client, url, bodies, level)
                 log.info("bench api: %s at %d: %s", server, level, results[(server, level)])
     return results
