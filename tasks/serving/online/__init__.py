@@ -1,7 +1,8 @@
 """Online inference (`loopline api`): the model behind an alias over HTTP.
 
-Requests are checked row by row against the nightly contract (rows), queued and scored together
-through the one scoring path (batcher), by the version the alias names when they arrive
-(holder: hot swap, shadow, canary), and written to the predictions store's online partition
-(store); app wires them into FastAPI, metrics counts what happens.
+rows: a request's records typed and checked against the nightly contract's row rules;
+batcher: concurrent requests queued and scored together through the one scoring path;
+holder: the served version and the challenger, followed through their aliases (hot swap);
+canary: the sticky split of ids; store: scored rows into the predictions store's online
+partition; metrics: Prometheus; service: one request through all of them; app: FastAPI.
 """
