@@ -304,3 +304,49 @@ def test_each_bad_input_is_a_4xx_with_one_line_and_the_server_keeps_serving(serv
         "status": 422,
         "error": "breaks the contract: origin not in ['EWR', 'JFK', 'LGA']",
     }
+
+
+def test_a_full_queue_is_a_503_with_retry_after_and_the_rest_are_served(serving):
+    params, rows = serving, records(serving, incoming(serving).head(64))
+
+    async def burst(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url) as client:
+            return await asyncio.gather(*(client.post("/v1/predict", json=r) for r in rows))
+
+    with running(params, shadow=False, max_queue_requests=1, max_wait_ms=50.0) as url:
+        replies = asyncio.run(burst(url))
+        after = httpx.post(f"{url}/v1/predict", json=rows[0])
+    busy = [r for r in replies if r.status_code == 503]
+    assert busy and {r.status_code for r in replies} == {200, 503}
+    assert {r.headers["retry-after"] for r in busy} == {"1"}
+    assert "api.max_queue_requests" in busy[0].json()["error"]
+    assert after.status_code == 200
+
+
+def test_the_cli_serves_until_interrupted_and_writes_what_it_scored(serving):
+    import signal
+
+    from helpers import spawn_cli
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = spawn_cli("api", "--port", str(port), cwd=Path.cwd())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            time.sleep(0.2)
+        reply = httpx.post(f"{url}/v1/predict", json=_row(serving))
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    assert reply.status_code == 200 and reply.json()["model_version"] == "1"
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
+    (part,) = online_parts(serving.score.predictions_dir, DAY)  # flushed on the way out
+    assert pd.read_parquet(part)["flight_id"].tolist() == [_row(serving)["flight_id"]]
