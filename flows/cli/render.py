@@ -108,9 +108,12 @@ def cost_lines(report: dict) -> list[str]:
 
 
 def lineage_text(chain: dict[str, Any]) -> str:
+    online = f", {chain['online_rows']} online" if chain["online_rows"] else ""
+    others = [v for v in chain["versions"] if v != chain["model_version"]]
+    also = f" (also v{', v'.join(others)})" if others else ""
     return (
-        f"{chain['predictions']} ({chain['rows']} rows, scored {chain['scored_at']})\n"
-        f"  → {chain['model_name']} v{chain['model_version']} ({chain['variant']}, teacher "
+        f"{chain['predictions']} ({chain['rows']} rows{online}, scored {chain['scored_at']})\n"
+        f"  → {chain['model_name']} v{chain['model_version']}{also} ({chain['variant']}, teacher "
         f"v{chain['teacher_version']})\n"
         f"  → MLflow run {chain['run_id']} (parent {chain['parent_run_id']})\n"
         f"  → training window {chain['training_window']}, data {chain['data_fingerprint']}\n"

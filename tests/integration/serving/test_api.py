@@ -81,6 +81,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_scores_equal_the_batch_path_and_reach_drift_and_lineage(serving):
+    from flows.cli.render import lineage_text
     from tasks.monitoring.drift import current_window, live_auc
     from tasks.registry.lineage import lineage
 
@@ -121,7 +122,10 @@ def test_scores_equal_the_batch_path_and_reach_drift_and_lineage(serving):
     assert len(online) == 301
     window = current_window(params, DAY)
     assert len(window) == 301  # each scored row once with its features (one id sent twice)
-    assert lineage(params, DAY)["model_version"] == champion.version
+    chain = lineage(params, DAY)
+    assert chain["model_version"] == champion.version and chain["versions"] == [champion.version]
+    assert chain["rows"] == chain["online_rows"] == 301
+    assert "(301 rows, 301 online, scored" in lineage_text(chain)
     write_day_batch(params, DAY + dt.timedelta(days=1))  # the labels of DAY arrive
     assert live_auc(params, DAY + dt.timedelta(days=1))["labelled_rows"] == 301
 
