@@ -47,11 +47,12 @@ class CheckResult:
     level: str
     expectation: str
     column: str | None
-    reason: str
+    reason: str  # what a break reads as
     success: bool
     unexpected_count: int = 0
     observed: Any = None
     examples: list[Any] = field(default_factory=list)
+    rule: str = ""  # what the rule asks, in passing words ("column carrier is present")
 
     def describe(self) -> str:
         if self.level == "table":
@@ -217,6 +218,7 @@ def _to_check(result: Any, level: str) -> CheckResult:
         unexpected_count=int(details.get("unexpected_count") or 0),
         observed=details.get("observed_value"),
         examples=[_plain(v) for v in unexpected[:5]],
+        rule=cfg.meta.get("rule", cfg.type),
     )
 
 
