@@ -27,6 +27,10 @@ FRONTIER = "frontier"  # one row per variant: cost per 1M vs ROC AUC (a DVC plot
 # The validation gate's report of the feature table, under validate.report_dir.
 FEATURE_TABLE_REPORT = "features"
 
+# Beside the drift reports, in drift.report_dir: Evidently's JavaScript library and icon font,
+# written once and loaded by every report from disk.
+DRIFT_REPORT_ASSETS = "js"
+
 # The drift reference sample, an artifact of the run that registered the model.
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
