@@ -110,6 +110,8 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
         "result": result["result"],
         "decision": result["decision"],
         "cost": result["cost"],
+        "parent_run_id": result["parent_run_id"],
+        "flow_run_id": result["flow_run_id"],
     }
 
 
@@ -201,8 +203,11 @@ def _inference(date: str | None, params_path: str, start: str | None) -> dict:
         drift.get("drift_share", 0.0),
         (decision or {}).get("reasons") or "no",
     )
+    from prefect.runtime import flow_run
+
     return {
         **summary,
+        "flow_run_id": str(flow_run.id),
         "runner": describe(client) if client is not None else "local",
         "cost": cost,
         "shadow": shadow,

@@ -292,24 +292,6 @@ def end_run(store: TrackingConfig, run_id: str, status: str = "FINISHED") -> Non
     client(store).set_terminated(run_id, status)
 
 
-def ui_links(
-    store: TrackingConfig, run_id: str, model_name: str, model_version: str
-) -> dict[str, str] | None:
-    """The MLflow UI pages of a run and a model version, when the tracking URI is a server's
-    address (http or https); None for a local store, which has no pages of its own."""
-    import mlflow
-
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith(("http://", "https://")):
-        return None
-    experiment = client(store).get_run(run_id).info.experiment_id
-    base = uri.rstrip("/")
-    return {
-        "run": f"{base}/#/experiments/{experiment}/runs/{run_id}",
-        "version": f"{base}/#/models/{model_name}/versions/{model_version}",
-    }
-
-
 @contextlib.contextmanager
 def failing_parent(store: TrackingConfig, run_id: str) -> Iterator[str]:
     """While a training runs: an error ends its parent run FAILED (its last stage ends it
