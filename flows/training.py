@@ -18,7 +18,7 @@ from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import Params, load_params, override
-from tasks.core.layout import CANDIDATE, metrics_file
+from tasks.core.layout import CANDIDATE, metrics_file, training_places
 from tasks.data.split import training_window
 from tasks.registry import tracking
 from tasks.registry.ledger import training_cost
@@ -105,6 +105,8 @@ def _train(params_path: str, until: dt.date | None, nproc: int | None) -> Any:
 
     logger = get_run_logger()
     params = load_params(params_path)
+    if until is not None:  # a loop's retrain: its own places, the pipeline's stay DVC's
+        params = training_places(params, until)
     if nproc is not None:
         params = override(params, "--nproc", "train", nproc=nproc)
     if not Path(params.ingest.features_dir).exists():

@@ -18,6 +18,7 @@ from tasks.core.errors import LooplineError
 from tasks.core.io import write_text
 from tasks.core.layout import (
     FEATURE_TABLE_REPORT,
+    latest_training,
     metrics_file,
     replay_summary_path,
     training_record,
@@ -128,7 +129,8 @@ def build_summary(params: Params, replay: dict) -> Path:
     seconds = replay.get("seconds", {})
     replay_min, oracle_s = seconds.get("total", 0) / 60, seconds.get("oracle_training", 0)
     oracle_wait_s = seconds.get("oracle_wait", 0)
-    teacher_record = training_record(params.train.model_dir)
+    latest = latest_training(params)  # the models of the loop's latest retrain, if any
+    teacher_record = training_record(latest.train.model_dir)
     window = json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
     trained_on = f"{window['start']}..{window['end']}" if window else "n/a"
     body = f"""
@@ -153,11 +155,11 @@ waited {oracle_wait_s:.0f} s for it).</p>
 <h2>Every tick: where to look</h2>
 {ticks_section(params, ticks)}
 <h2>Models of the latest training ({html.escape(trained_on)})</h2>
-{_models_table(params.evaluate.metrics_dir)}
+{_models_table(latest.evaluate.metrics_dir)}
 <h2>What the loop costs: training vs inference</h2>
 {lifetime_section(params, replay)}
 <h2>Compression frontier of the latest training</h2>
-{frontier_section(params)}
+{frontier_section(latest)}
 <h2>Quarantine</h2>
 {_quarantine_table(validation_report(params.validate_.report_dir, FEATURE_TABLE_REPORT), ticks)}
 <p>More: <code>make ui</code> → MLflow http://127.0.0.1:5000 (runs, lineage, registry) and
