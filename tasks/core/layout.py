@@ -35,6 +35,16 @@ DRIFT_REPORT_ASSETS = "js"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
 
+# Beside each stage's metrics record, in `numbers/`: its numbers alone, the file DVC reads as
+# metrics (and git keeps, so `dvc metrics diff` compares commits).
+NUMBERS_DIR = "numbers"
+
+
+def numbers_file(record: Path) -> Path:
+    """The numbers-only twin of a metrics record: `reports/metrics/numbers/teacher.json`."""
+    return Path(record).parent / NUMBERS_DIR / Path(record).name
+
+
 def metrics_file(metrics_dir: Path, name: str) -> Path:
     """A model's (or variant's) evaluation metrics, in `evaluate.metrics_dir`."""
     return Path(metrics_dir) / f"{name}.json"

@@ -27,7 +27,7 @@ from tasks.core.columns import EVENT_DATE
 from tasks.core.io import (
     read_table,
     tree_digest,
-    write_json,
+    write_metrics,
     write_parquet,
     write_partitioned,
     write_text,
@@ -253,7 +253,7 @@ def run_validate(
         "inputs_digest": inputs,
         "validated_digest": tree_digest(cfg.validated_dir) if input_path is None else None,
     }
-    json_path = write_json(validation_report(cfg.report_dir, name), report)
+    json_path = write_metrics(validation_report(cfg.report_dir, name), report)
     html_path = write_text(validation_report(cfg.report_dir, name, ".html"), render_html(report))
     # Written even when empty: a fixed set of outputs is what DVC and the next stage expect.
     write_parquet(cfg.quarantine_dir / f"{name}.parquet", outcome.quarantined)

@@ -33,8 +33,10 @@ TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 # The run description MLflow's UI shows and edits (markdown).
 NOTE = "mlflow.note.content"
-# Files a `dvc repro` rewrites as it runs: a change to them alone does not make the code dirty.
-GENERATED_TRACKED = ("dvc.lock",)
+# Tracked files `dvc repro` rewrites as it runs, so a change to them alone does not make the
+# code dirty: its lock, the stages' numbers-only metrics and their plots (git keeps those for
+# `dvc metrics diff` / `dvc plots diff`; see .gitignore).
+GENERATED_TRACKED = ("dvc.lock", "reports/**/numbers/*.json", "reports/plots/**")
 
 # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember every URI we exported ourselves so
 # a later configure() (another params file, another test) is not mistaken for a user override,
@@ -179,7 +181,7 @@ def git_commit(cwd: Path | None = None) -> str:
     """The commit the code came from, with '-dirty' when a tracked file differs from it. The
     files `dvc repro` itself rewrites (`GENERATED_TRACKED`: dvc.lock) do not count, or every
     pipeline run would call its own checkout dirty."""
-    excluded = [f":(top,exclude,glob)**/{name}" for name in GENERATED_TRACKED]
+    excluded = [f":(top,exclude,glob){name}" for name in GENERATED_TRACKED]
 
     def git(*args: str) -> str:
         return subprocess.run(
