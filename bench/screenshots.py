@@ -178,7 +178,7 @@ def _photograph(pages: dict[str, str], out_dir: Path) -> None:
             PREPARE.get(name, lambda _driver: None)(driver)
             time.sleep(3)
             image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-            small = image.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+            small = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
             target = out_dir / f"{name}.png"
             small.save(target, optimize=True)
             log.info("%s: %s (%d KB)", target, url, target.stat().st_size // 1024)
@@ -194,10 +194,9 @@ def _click(driver: object, xpath: str) -> None:
 
 
 def _mlflow_view(driver: object) -> None:
-    """MLflow 3 opens in its GenAI view on a fresh profile: switch to model training (the view
-    loopline's experiments are tagged for) and close the assistant panel."""
+    """MLflow 3 opens in its GenAI view on a fresh profile: switch to model training, the view
+    loopline's experiments are tagged for (the switch also closes the assistant panel)."""
     _click(driver, "//*[normalize-space(text())='Model training']")
-    _click(driver, "//*[normalize-space(text())='MLflow Assistant']/following::button[3]")
 
 
 def _monitoring_metric(driver: object) -> None:
@@ -217,7 +216,7 @@ def _prefect_logs(driver: object) -> None:
 
 def _summary_page(driver: object) -> None:
     """More of the page in one picture."""
-    driver.execute_script("document.body.style.zoom = '0.6'")  # type: ignore[attr-defined]
+    driver.execute_script("document.body.style.zoom = '0.75'")  # type: ignore[attr-defined]
 
 
 PREPARE = {

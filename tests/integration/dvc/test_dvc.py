@@ -13,7 +13,7 @@ import yaml
 from helpers import VENV_BIN, write_params
 
 REPO = Path(__file__).resolve().parents[3]
-PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "tasks", "flows"]
+PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config", "tasks", "flows"]
 
 
 def _dvc(root: Path, *args: str) -> str:
