@@ -5,6 +5,7 @@ drift checked → retrain decided (inline: the training flow runs as a subflow; 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -23,6 +24,7 @@ from tasks.core.layout import day_paths
 from tasks.core.tags import CHALLENGER, CHAMPION
 from tasks.data.nightly_validation import validate_batches
 from tasks.monitoring.drift import run_drift
+from tasks.monitoring.drift_report import add_decision
 from tasks.monitoring.retrain import (
     RetrainDecision,
     champion_window_end,
@@ -79,7 +81,8 @@ def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dic
     window_end = champion_window_end(champion.window, fallback=day)
     rows = new_labelled_rows(params, window_end, day)
     decision = decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
-    log_decision(params, decision, champion.version)
+    add_decision(Path(drift["report"]), decision)
+    log_decision(params, decision, champion.version, Path(drift["report"]))
     return decision
 
 
@@ -107,6 +110,8 @@ def request_retrain(params: Params, params_path: str, decision: dict) -> dict:
         "result": result["result"],
         "decision": result["decision"],
         "cost": result["cost"],
+        "parent_run_id": result["parent_run_id"],
+        "flow_run_id": result["flow_run_id"],
     }
 
 
@@ -198,8 +203,11 @@ def _inference(date: str | None, params_path: str, start: str | None) -> dict:
         drift.get("drift_share", 0.0),
         (decision or {}).get("reasons") or "no",
     )
+    from prefect.runtime import flow_run
+
     return {
         **summary,
+        "flow_run_id": str(flow_run.id),
         "runner": describe(client) if client is not None else "local",
         "cost": cost,
         "shadow": shadow,

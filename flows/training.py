@@ -18,10 +18,11 @@ from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import Params, load_params, override
-from tasks.core.layout import CANDIDATE, metrics_file
+from tasks.core.layout import CANDIDATE, metrics_file, training_places
 from tasks.data.split import training_window
 from tasks.registry import tracking
 from tasks.registry.ledger import training_cost
+from tasks.registry.links import ui_links
 from tasks.training.evaluate import HEADLINE_METRICS
 
 
@@ -104,6 +105,8 @@ def _train(params_path: str, until: dt.date | None, nproc: int | None) -> Any:
 
     logger = get_run_logger()
     params = load_params(params_path)
+    if until is not None:  # a loop's retrain: its own places, the pipeline's stay DVC's
+        params = training_places(params, until)
     if nproc is not None:
         params = override(params, "--nproc", "train", nproc=nproc)
     if not Path(params.ingest.features_dir).exists():
@@ -139,6 +142,7 @@ def _train(params_path: str, until: dt.date | None, nproc: int | None) -> Any:
         "result": "promoted" if decision["decision"] == "promoted" else "not promoted",
         "decision": decision,
         "parent_run_id": parent_run_id,
+        "flow_run_id": str(flow_run.id),
         "window": training["window"],
         "metrics": results,
         "candidate": candidate,
@@ -193,7 +197,7 @@ def _mlflow_links(params: Params, parent_run_id: str, decision: dict) -> str:
     """The parent run and the registered version, as links when the tracking server's address
     is known (an http(s) tracking URI), else as ids and where to find them."""
     name, version = decision["model_name"], decision["version"]
-    links = tracking.ui_links(params.tracking, parent_run_id, name, version)
+    links = ui_links(params.tracking, parent_run_id, name, version)
     if links:
         return (
             f"**MLflow**: [training run `{parent_run_id}`]({links['run']}) · "

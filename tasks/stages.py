@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +43,50 @@ def train(params: Params, until: dt.date | None = None, parent_run_id: str | Non
 def evaluate(params: Params) -> dict:
     from tasks.training.evaluate import run_evaluate
 
-    with metered(params, "evaluate"):
+    with metered(params, "evaluate"), _of_training(params):
         return run_evaluate(params)
 
 
 def distill(params: Params) -> dict:
     from tasks.training.distill import run_distill
 
-    with metered(params, "distill"):
+    with metered(params, "distill"), _of_training(params):
         return run_distill(params)
 
 
 def promote(params: Params) -> Any:
     from tasks.registry.promote import run_promote
 
-    with metered(params, "promote"):
+    with metered(params, "promote"), _of_training(params):
         decision = run_promote(params)
     _end_training(params, decision.decision)
     return decision
+
+
+@contextlib.contextmanager
+def _of_training(params: Params) -> Iterator[None]:
+    """A stage after `train`: when it fails, the training's parent run (still RUNNING, as
+    under `dvc repro`, where no flow is there to end it) ends FAILED, and the error goes on."""
+    try:
+        yield
+    except BaseException:
+        from tasks.registry import tracking
+
+        with contextlib.suppress(Exception):  # no record, or the store down: the error wins
+            parent = _running_parent(params)
+            if parent:
+                tracking.end_run(params.tracking, parent, "FAILED")
+        raise
+
+
+def _running_parent(params: Params) -> str | None:
+    """The parent run of the training recorded beside the teacher, while it is RUNNING."""
+    from tasks.data.split import TrainingRecord
+    from tasks.registry import tracking
+
+    parent = TrainingRecord.load(params.train.model_dir).parent_run_id
+    running = parent and tracking.client(params.tracking).get_run(parent).info.status == "RUNNING"
+    return parent if running else None
 
 
 def _end_training(params: Params, verdict: str) -> None:

@@ -80,6 +80,29 @@ def write_json(target: str | Path, payload: Any) -> Path:
     return write_text(target, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def write_metrics(target: str | Path, record: dict[str, Any]) -> Path:
+    """A stage's metrics record as JSON at `target`, and its numbers alone (nested sections
+    kept, booleans as 0/1; text, lists and nulls left out) at `numbers_file(target)`: what DVC
+    shows, plots and diffs as metrics, with no selection, actor, fingerprint or timestamp."""
+    from tasks.core.layout import numbers_file
+
+    write_json(numbers_file(Path(target)), numbers_only(record))
+    return write_json(target, record)
+
+
+def numbers_only(record: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            if nested := numbers_only(value):
+                kept[key] = nested
+        elif isinstance(value, bool | np.bool_):
+            kept[key] = int(value)
+        elif isinstance(value, int | float | np.integer | np.floating):
+            kept[key] = value.item() if isinstance(value, np.generic) else value
+    return kept
+
+
 def write_parquet(target: str | Path, frame: pd.DataFrame) -> Path:
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)

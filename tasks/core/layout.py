@@ -27,8 +27,22 @@ FRONTIER = "frontier"  # one row per variant: cost per 1M vs ROC AUC (a DVC plot
 # The validation gate's report of the feature table, under validate.report_dir.
 FEATURE_TABLE_REPORT = "features"
 
+# Beside the drift reports, in drift.report_dir: Evidently's JavaScript library and icon font,
+# written once and loaded by every report from disk.
+DRIFT_REPORT_ASSETS = "js"
+
 # The drift reference sample, an artifact of the run that registered the model.
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+# Beside each stage's metrics record, in `numbers/`: its numbers alone, the file DVC reads as
+# metrics (and git keeps, so `dvc metrics diff` compares commits).
+NUMBERS_DIR = "numbers"
+
+
+def numbers_file(record: Path) -> Path:
+    """The numbers-only twin of a metrics record: `reports/metrics/numbers/teacher.json`."""
+    return Path(record).parent / NUMBERS_DIR / Path(record).name
 
 
 def metrics_file(metrics_dir: Path, name: str) -> Path:
@@ -49,6 +63,44 @@ def training_record(model_dir: Path) -> Path:
 def drift_report(report_dir: Path, day: dt.date, suffix: str) -> Path:
     """The drift check of `day` (.json or .html), in `drift.report_dir`."""
     return Path(report_dir) / f"{day.isoformat()}{suffix}"
+
+
+# Where a training writes, by params section: re-rooted for a loop's retrain (`training_places`).
+TRAINING_OUTPUTS = {
+    "train": ("model_dir", "checkpoint_dir"),
+    "evaluate": ("metrics_dir", "plots_dir"),
+    "distill": ("model_dir", "int8_dir", "pruned_dir", "pruned_int8_dir", "checkpoint_dir"),
+    "promote": ("decision_path",),
+    "cost": ("ledger_path",),
+}
+
+
+def run_root(params: Params, until: dt.date) -> Path:
+    """The folder of the loop's retrain on the window ending `until`."""
+    return params.retrain.runs_dir / f"until-{until.isoformat()}"
+
+
+def training_places(params: Params, until: dt.date) -> Params:
+    """`params` with every output of a training moved under `run_root` (same relative paths
+    inside it): a loop's retrain leaves the pipeline's outputs, which DVC tracks, to `dvc
+    repro`, so `dvc status` stays clean and DVC keeps describing the pipeline's model."""
+    root = run_root(params, until)
+    raw = params.model_dump(mode="json", by_alias=True)
+    for section, keys in TRAINING_OUTPUTS.items():
+        raw[section] |= {key: str(root / Path(raw[section][key])) for key in keys}
+    moved = Params.model_validate(raw)
+    moved._file = params.file
+    return moved
+
+
+def latest_training(params: Params) -> Params:
+    """The places of the newest training: the latest retrain's run folder when the loop has
+    retrained, else the pipeline's."""
+    runs = sorted(Path(params.retrain.runs_dir).glob("until-*"))
+    done = [r for r in runs if training_record(r / params.train.model_dir).exists()]
+    if not done:
+        return params
+    return training_places(params, dt.date.fromisoformat(done[-1].name.removeprefix("until-")))
 
 
 def replay_summary_path(params: Params) -> Path:

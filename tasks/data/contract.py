@@ -70,8 +70,9 @@ def build_contract(
     """Expectations for the feature table (with label) or a nightly batch (without)."""
     import great_expectations.expectations as gxe
 
-    def meta(reason: str) -> dict:
-        return {"reason": reason}
+    def meta(reason: str, rule: str) -> dict:
+        """What a break reads as (beside a quarantined row) and what the rule asks (a pass)."""
+        return {"reason": reason, "rule": rule}
 
     features = dataset.features
     typed = {
@@ -85,15 +86,23 @@ def build_contract(
 
     table: list[Any] = [
         gxe.ExpectTableRowCountToBeBetween(
-            min_value=min_rows, meta=meta(f"needs at least {min_rows} rows")
+            min_value=min_rows,
+            meta=meta(f"needs at least {min_rows} rows", f"at least {min_rows} rows"),
         )
     ]
     table += [
-        gxe.ExpectColumnToExist(column=c, meta=meta(f"column {c} is missing")) for c in required
+        gxe.ExpectColumnToExist(
+            column=c, meta=meta(f"column {c} is missing", f"column {c} is present")
+        )
+        for c in required
     ]
     table += [
         gxe.ExpectColumnValuesToBeInTypeList(
-            column=c, type_list=types, meta=meta(f"column {c} must be one of {types[:3]}…")
+            column=c,
+            type_list=types,
+            meta=meta(
+                f"column {c} must be one of {types[:3]}…", f"column {c} is one of {types[:3]}…"
+            ),
         )
         for c, types in typed.items()
     ]
@@ -104,7 +113,10 @@ def build_contract(
             column=c,
             min_value=0,
             strict_min=True,
-            meta=meta(f"column {c} is entirely null (a nullable feature may have gaps only)"),
+            meta=meta(
+                f"column {c} is entirely null (a nullable feature may have gaps only)",
+                f"column {c} holds values (a nullable feature may have gaps only)",
+            ),
         )
         for c in features.names
         if empty_nullable_fails and rules.get(c, ColumnRule()).nullable
@@ -116,17 +128,21 @@ def build_contract(
     if with_target:
         not_null.append(dataset.target.name)
     rows += [
-        gxe.ExpectColumnValuesToNotBeNull(column=c, meta=meta(f"{c} is null"))
+        gxe.ExpectColumnValuesToNotBeNull(column=c, meta=meta(f"{c} is null", f"{c} is never null"))
         for c in dict.fromkeys(not_null)
     ]
     ids = dataset.id_columns
     if len(ids) == 1:
         rows.append(
-            gxe.ExpectColumnValuesToBeUnique(column=ids[0], meta=meta(f"{ids[0]} is duplicated"))
+            gxe.ExpectColumnValuesToBeUnique(
+                column=ids[0], meta=meta(f"{ids[0]} is duplicated", f"{ids[0]} is unique")
+            )
         )
     else:
         rows.append(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=ids, meta=meta(f"{ids} duplicated"))
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=ids, meta=meta(f"{ids} duplicated", f"{ids} unique together")
+            )
         )
     start, end = dataset.window.start, dataset.window.end
     rows.append(
@@ -134,7 +150,10 @@ def build_contract(
             column=dataset.event_time,
             min_value=dt.datetime.combine(start, dt.time.min),
             max_value=dt.datetime.combine(end, dt.time.max),
-            meta=meta(f"{dataset.event_time} outside the window {start}..{end}"),
+            meta=meta(
+                f"{dataset.event_time} outside the window {start}..{end}",
+                f"{dataset.event_time} inside the window {start}..{end}",
+            ),
         )
     )
     for col in features.numeric:
@@ -147,11 +166,9 @@ def build_contract(
                 column=col,
                 min_value=low,
                 max_value=high,
-                meta=meta(
-                    f"{col} outside {shown}"
-                    if spec.min is not None or spec.max is not None
-                    else f"{col} is not finite"
-                ),
+                meta=meta(f"{col} outside {shown}", f"{col} within {shown}")
+                if spec.min is not None or spec.max is not None
+                else meta(f"{col} is not finite", f"{col} is finite"),
             )
         )
     for col in features.categorical:
@@ -159,7 +176,7 @@ def build_contract(
             gxe.ExpectColumnValuesToNotMatchRegex(
                 column=col,
                 regex=CONTROL_CHARACTERS,
-                meta=meta(f"{col} holds control characters"),
+                meta=meta(f"{col} holds control characters", f"{col} holds no control characters"),
             )
         )
         spec = rules.get(col, ColumnRule())
@@ -168,14 +185,16 @@ def build_contract(
                 gxe.ExpectColumnValuesToBeInSet(
                     column=col,
                     value_set=value_set(spec.values),
-                    meta=meta(f"{col} not in {spec.values}"),
+                    meta=meta(f"{col} not in {spec.values}", f"{col} in {spec.values}"),
                 )
             )
     if with_target:
         target = dataset.target.name
         rows.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column=target, value_set=[0, 1], meta=meta(f"{target} not in {{0, 1}}")
+                column=target,
+                value_set=[0, 1],
+                meta=meta(f"{target} not in {{0, 1}}", f"{target} in {{0, 1}}"),
             )
         )
     return Contract(name=name, table_level=table, row_level=rows)

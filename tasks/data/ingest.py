@@ -17,7 +17,7 @@ from tasks.core.categories import category_text
 from tasks.core.config import COMPARISONS, PARAMS_FILE, DatasetConfig, IngestConfig
 from tasks.core.errors import IngestError
 from tasks.core.columns import EVENT_DATE, renamed_hint
-from tasks.core.io import fingerprint, write_json, write_partitioned
+from tasks.core.io import fingerprint, write_metrics, write_partitioned
 from tasks.data.sources import RawData, load_source
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def run_ingest(dataset: DatasetConfig, cfg: IngestConfig, params_file: Path = PA
     table = build_feature_table(raw, dataset, params_file)
     write_partitioned(cfg.features_dir, table.frame, partition_col=EVENT_DATE)
     summary = {**table.summary, "duration_s": round(time.perf_counter() - started, 2)}
-    write_json(cfg.summary_path, summary)
+    write_metrics(cfg.summary_path, summary)
     log.info(
         "ingest: %d %s, %s..%s, positive rate %.3f → %s",
         summary["rows"],

@@ -27,7 +27,7 @@ from tasks.core.columns import EVENT_DATE
 from tasks.core.io import (
     read_table,
     tree_digest,
-    write_json,
+    write_metrics,
     write_parquet,
     write_partitioned,
     write_text,
@@ -47,11 +47,12 @@ class CheckResult:
     level: str
     expectation: str
     column: str | None
-    reason: str
+    reason: str  # what a break reads as
     success: bool
     unexpected_count: int = 0
     observed: Any = None
     examples: list[Any] = field(default_factory=list)
+    rule: str = ""  # what the rule asks, in passing words ("column carrier is present")
 
     def describe(self) -> str:
         if self.level == "table":
@@ -217,6 +218,7 @@ def _to_check(result: Any, level: str) -> CheckResult:
         unexpected_count=int(details.get("unexpected_count") or 0),
         observed=details.get("observed_value"),
         examples=[_plain(v) for v in unexpected[:5]],
+        rule=cfg.meta.get("rule", cfg.type),
     )
 
 
@@ -251,7 +253,7 @@ def run_validate(
         "inputs_digest": inputs,
         "validated_digest": tree_digest(cfg.validated_dir) if input_path is None else None,
     }
-    json_path = write_json(validation_report(cfg.report_dir, name), report)
+    json_path = write_metrics(validation_report(cfg.report_dir, name), report)
     html_path = write_text(validation_report(cfg.report_dir, name, ".html"), render_html(report))
     # Written even when empty: a fixed set of outputs is what DVC and the next stage expect.
     write_parquet(cfg.quarantine_dir / f"{name}.parquet", outcome.quarantined)

@@ -44,7 +44,7 @@ def render_html(report: dict[str, Any]) -> str:
         rows.append(
             f"<tr class='{'' if ok else 'bad'}'><td>{'✔' if ok else '✘'}</td>"
             f"<td>{esc(check['level'])}</td><td>{esc(check['column'] or '')}</td>"
-            f"<td>{esc(check['reason'])}</td><td><code>{esc(check['expectation'])}</code></td>"
+            f"<td>{esc(_wording(check))}</td><td><code>{esc(check['expectation'])}</code></td>"
             f"<td>{found}</td><td><code>{examples}</code></td></tr>"
         )
     return f"""<!doctype html><html><head><meta charset="utf-8">
@@ -56,3 +56,9 @@ def render_html(report: dict[str, Any]) -> str:
 <table><tr><th></th><th>level</th><th>column</th><th>rule</th><th>expectation</th><th>found</th>
 <th>examples</th></tr>{"".join(rows)}</table></body></html>
 """
+
+
+def _wording(check: dict[str, Any]) -> str:
+    """A passing check in the rule's words ("column carrier is present"), a failing one in
+    the break's ("column carrier is missing")."""
+    return (check.get("rule") or check["reason"]) if check["success"] else check["reason"]

@@ -21,11 +21,12 @@ from tasks.core import tags as tag
 from tasks.core.columns import SCORE
 from tasks.core.config import DriftConfig, Params
 from tasks.core.errors import DataSourceError
-from tasks.core.io import atomic_path, write_json, write_parquet
+from tasks.core.io import write_json, write_parquet
 from tasks.core.layout import drift_report
 from tasks.core.metrics import classification_metrics
 from tasks.data.labels import join_scored, read_labels
 from tasks.data.served import has_rows, read_scored, read_served_features, served_days
+from tasks.monitoring.drift_report import write_report
 from tasks.monitoring.runs import log_monitoring
 from tasks.registry.reference import load_reference
 
@@ -100,7 +101,15 @@ def feature_drift(
         categorical_columns=[c for c in features.categorical if c not in empty],
     )
     columns = [*compared, SCORE]
-    report = Report([DataDriftPreset(columns=compared), ValueDrift(column=SCORE)])
+    # loopline's thresholds, so Evidently's verdicts in the report are the loop's: the share of
+    # drifted features that retrains, and the score drift (normed Wasserstein) that does.
+    retrain = params.retrain
+    report = Report(
+        [
+            DataDriftPreset(columns=compared, drift_share=retrain.max_drift_share),
+            ValueDrift(column=SCORE, method="wasserstein", threshold=retrain.max_prediction_drift),
+        ]
+    )
     snapshot = report.run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
@@ -192,13 +201,15 @@ def live_auc(params: Params, day: dt.date) -> dict[str, Any]:
 
 
 def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
-    """Feature, prediction and performance drift of `day`; HTML + JSON + MLflow + summary."""
+    """Feature, prediction and performance drift of `day`; HTML + JSON + MLflow + summary (the
+    decision goes into the HTML once it is taken, `drift_report.add_decision`)."""
     started = time.perf_counter()
     cfg = params.drift
     current = current_window(params, day)
     if current.empty:
         return {"date": day.isoformat(), "skipped": "no scored rows to compare"}
     scored_rows = len(current)
+    days = days_with_rows(params.score.predictions_dir, day, cfg.window_days)
     current = drift_sample(cfg, current)
     reference = load_reference(champion.run_id)
     snapshot, summary = feature_drift(params, reference, current)
@@ -208,6 +219,8 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
     summary |= {
         "date": day.isoformat(),
         "model_version": champion.version,
+        "window": f"{days[-1]}..{days[0]}",
+        "reference_window": champion.window,
         "current_rows": len(current),
         "scored_rows": scored_rows,
         "sampled": len(current) < scored_rows,
@@ -218,11 +231,10 @@ def run_drift(params: Params, day: dt.date, champion: Any) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
     }
     html = drift_report(cfg.report_dir, day, ".html")
-    with atomic_path(html) as tmp:
-        snapshot.save_html(str(tmp))
+    write_report(html, snapshot, summary, params)
     summary["report"] = str(html)
     write_json(drift_report(cfg.report_dir, day, ".json"), summary)
-    log_monitoring(params, summary, html)
+    log_monitoring(params, summary)
     return summary
 
 

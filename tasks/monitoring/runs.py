@@ -149,9 +149,9 @@ def log_scoring_cost(params: Params, date: str, cost: dict[str, Any]) -> None:
     )
 
 
-def log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None:
+def log_monitoring(params: Params, summary: dict[str, Any]) -> None:
     """The drift check of a day on its version's monitoring run, with the retrain thresholds
-    it is judged against (drawn beside the values), and its report."""
+    it is judged against (drawn beside the values); its report follows with the decision."""
     date = summary["date"]
     run_id = _run_of(params, summary["model_version"])
     cfg = params.retrain
@@ -171,12 +171,14 @@ def log_monitoring(params: Params, summary: dict[str, Any], html: Path) -> None:
     if summary.get("auc_drop") is not None:
         metrics["auc_drop"] = summary["auc_drop"]
     _log_day(params, run_id, date, metrics)
-    tracking.client(params.tracking).log_artifact(run_id, str(html), artifact_path="drift")
 
 
-def log_decision(params: Params, decision: dict[str, Any], model_version: str) -> None:
+def log_decision(
+    params: Params, decision: dict[str, Any], model_version: str, report: Path
+) -> None:
     """The retrain decision of a day: `retrain` 0/1 at the day's step, its reasons as a tag
-    (the latest) and as `decisions/D.json` (every day's)."""
+    (the latest) and as `decisions/D.json` (every day's), and the day's drift report (which
+    now carries the decision) under `drift/`."""
     date = decision["date"]
     run_id = _run_of(params, model_version)
     reasons = "; ".join(decision["reasons"]) or "no trigger"
@@ -187,6 +189,6 @@ def log_decision(params: Params, decision: dict[str, Any], model_version: str) -
         {"retrain": int(decision["retrain"]), "retrain_triggers": len(decision["triggers"])},
         {tag.RETRAIN_REASONS: f"{date}: {reasons}"[:5000]},
     )
-    tracking.client(params.tracking).log_text(
-        run_id, json.dumps(decision, indent=2), f"decisions/{date}.json"
-    )
+    client = tracking.client(params.tracking)
+    client.log_text(run_id, json.dumps(decision, indent=2), f"decisions/{date}.json")
+    client.log_artifact(run_id, str(report), artifact_path="drift")

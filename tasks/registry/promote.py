@@ -22,7 +22,7 @@ import pandas as pd
 
 from tasks.core import tags as tag
 from tasks.core.config import Params
-from tasks.core.io import write_json
+from tasks.core.io import write_metrics
 from tasks.core.layout import CANDIDATE, FEATURE_TABLE_REPORT, metrics_file, validation_report
 from tasks.core.metrics import (
     best_of_rounds,
@@ -219,7 +219,7 @@ def run_promote(params: Params) -> Decision:
         teacher_auc=None if candidate["variant"] == "teacher" else teacher["roc_auc"],
         validation_passed=bool(validation["success"]),
     )
-    write_json(params.promote.decision_path, decision.as_dict())
+    write_metrics(params.promote.decision_path, decision.as_dict())
     verb = {
         PROMOTED: "promoted to champion",
         INSUFFICIENT: "kept as challenger: the holdout cannot tell it from the champion",

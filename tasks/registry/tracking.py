@@ -33,8 +33,10 @@ TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 # The run description MLflow's UI shows and edits (markdown).
 NOTE = "mlflow.note.content"
-# Files a `dvc repro` rewrites as it runs: a change to them alone does not make the code dirty.
-GENERATED_TRACKED = ("dvc.lock",)
+# Tracked files `dvc repro` rewrites as it runs, so a change to them alone does not make the
+# code dirty: its lock, the stages' numbers-only metrics and their plots (git keeps those for
+# `dvc metrics diff` / `dvc plots diff`; see .gitignore).
+GENERATED_TRACKED = ("dvc.lock", "reports/**/numbers/*.json", "reports/plots/**")
 
 # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; remember every URI we exported ourselves so
 # a later configure() (another params file, another test) is not mistaken for a user override,
@@ -179,7 +181,7 @@ def git_commit(cwd: Path | None = None) -> str:
     """The commit the code came from, with '-dirty' when a tracked file differs from it. The
     files `dvc repro` itself rewrites (`GENERATED_TRACKED`: dvc.lock) do not count, or every
     pipeline run would call its own checkout dirty."""
-    excluded = [f":(top,exclude,glob)**/{name}" for name in GENERATED_TRACKED]
+    excluded = [f":(top,exclude,glob){name}" for name in GENERATED_TRACKED]
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -290,24 +292,6 @@ def log_params(mlflow_client: Any, run_id: str, values: dict[str, str]) -> None:
 def end_run(store: TrackingConfig, run_id: str, status: str = "FINISHED") -> None:
     """Close a run opened by id (the parent of a training): FINISHED or FAILED, now."""
     client(store).set_terminated(run_id, status)
-
-
-def ui_links(
-    store: TrackingConfig, run_id: str, model_name: str, model_version: str
-) -> dict[str, str] | None:
-    """The MLflow UI pages of a run and a model version, when the tracking URI is a server's
-    address (http or https); None for a local store, which has no pages of its own."""
-    import mlflow
-
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith(("http://", "https://")):
-        return None
-    experiment = client(store).get_run(run_id).info.experiment_id
-    base = uri.rstrip("/")
-    return {
-        "run": f"{base}/#/experiments/{experiment}/runs/{run_id}",
-        "version": f"{base}/#/models/{model_name}/versions/{model_version}",
-    }
 
 
 @contextlib.contextmanager

@@ -169,6 +169,12 @@ def tick_record(first: dt.date, last: dt.date, result: dict) -> dict[str, Any]:
         "retrain": bool(decision.get("retrain")),
         "reasons": decision.get("reasons", []),
         "model_version": result["model_version"],
+        # Where each tick can be opened: its drift report, its Prefect flow run, and the
+        # retrain's training flow run and MLflow parent run.
+        "report": drift.get("report"),
+        "flow_run_id": result.get("flow_run_id"),
+        "retrain_flow_run_id": retrain.get("flow_run_id"),
+        "retrain_run_id": retrain.get("parent_run_id"),
         "promotion": {
             "version": promotion.get("version"),
             "decision": promotion.get("decision"),

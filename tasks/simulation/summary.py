@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.core.config import Params
+from tasks.core.config import Params, RetrainConfig
 from tasks.core.errors import LooplineError
 from tasks.core.io import write_text
 from tasks.core.layout import (
     FEATURE_TABLE_REPORT,
+    latest_training,
     metrics_file,
     replay_summary_path,
     training_record,
@@ -25,6 +26,7 @@ from tasks.core.layout import (
 )
 from tasks.simulation.page import figure, nan_if_none, svg, table
 from tasks.simulation.summary_costs import frontier_section, lifetime_section
+from tasks.simulation.summary_links import static_note, ticks_section
 
 SERIES = (  # (key in the monthly table, label, colour): one colour per series in every figure
     ("loop_auc", "loop (retrains when it decides to)", "#1f77b4"),
@@ -69,25 +71,28 @@ def auc_plot(months: list[dict], rows_noun: str) -> str:
     return svg(fig)
 
 
-def drift_plot(ticks: list[dict], threshold: float) -> str:
+def drift_plot(ticks: list[dict], cfg: RetrainConfig) -> str:
+    """Both drift triggers against their own thresholds (feature drift share, score drift),
+    and every retrain, coloured by what the gate made of it."""
     fig, ax = figure()
     dates = [dt.date.fromisoformat(t["date"]) for t in ticks]
-    ax.plot(
-        dates,
-        [nan_if_none(t["drift_share"]) for t in ticks],
-        "o-",
-        color="#d62728",
-        label="share of features drifted (Evidently, trailing window)",
-    )
-    ax.axhline(threshold, color="#d62728", linestyle=":", label=f"retrain threshold {threshold}")
+    for key, label, colour, threshold in (
+        ("drift_share", "share of features drifted", "#d62728", cfg.max_drift_share),
+        ("prediction_drift", "score drift", "#9467bd", cfg.max_prediction_drift),
+    ):
+        values = [nan_if_none(t.get(key)) for t in ticks]
+        ax.plot(dates, values, "o-", color=colour, label=f"{label} (Evidently, trailing window)")
+        ax.axhline(
+            threshold, color=colour, linestyle=":", label=f"its retrain threshold {threshold}"
+        )
     for tick, date in zip(ticks, dates, strict=True):
         if tick["retrain"]:
             promoted = (tick.get("promotion") or {}).get("decision") == "promoted"
             ax.axvline(date, color="#2ca02c" if promoted else "#ff7f0e", alpha=0.6)
     ax.plot([], [], color="#2ca02c", label="retrain → promoted")
     ax.plot([], [], color="#ff7f0e", label="retrain → kept as challenger")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("drift share")
+    ax.set_ylim(0, max(1.0, *[t.get("prediction_drift") or 0 for t in ticks]))
+    ax.set_ylabel("drift")
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     return svg(fig)
@@ -124,7 +129,8 @@ def build_summary(params: Params, replay: dict) -> Path:
     seconds = replay.get("seconds", {})
     replay_min, oracle_s = seconds.get("total", 0) / 60, seconds.get("oracle_training", 0)
     oracle_wait_s = seconds.get("oracle_wait", 0)
-    teacher_record = training_record(params.train.model_dir)
+    latest = latest_training(params)  # the models of the loop's latest retrain, if any
+    teacher_record = training_record(latest.train.model_dir)
     window = json.loads(teacher_record.read_text())["window"] if teacher_record.exists() else None
     trained_on = f"{window['start']}..{window['end']}" if window else "n/a"
     body = f"""
@@ -140,17 +146,20 @@ waited {oracle_wait_s:.0f} s for it).</p>
 <h2>Does the loop pay? Monthly ROC AUC</h2>
 {auc_plot(months, params.dataset.plural_noun)}
 {_months_table(months)}
+{static_note(replay)}
 <h2>Drift over time, with retrains</h2>
-{drift_plot(ticks, params.retrain.max_drift_share)}
+{drift_plot(ticks, params.retrain)}
 <h2>Champion timeline</h2>
 {_timeline_table(ticks)}
 {_gate_record(replay.get("gate_record"))}
+<h2>Every tick: where to look</h2>
+{ticks_section(params, ticks)}
 <h2>Models of the latest training ({html.escape(trained_on)})</h2>
-{_models_table(params.evaluate.metrics_dir)}
+{_models_table(latest.evaluate.metrics_dir)}
 <h2>What the loop costs: training vs inference</h2>
 {lifetime_section(params, replay)}
 <h2>Compression frontier of the latest training</h2>
-{frontier_section(params)}
+{frontier_section(latest)}
 <h2>Quarantine</h2>
 {_quarantine_table(validation_report(params.validate_.report_dir, FEATURE_TABLE_REPORT), ticks)}
 <p>More: <code>make ui</code> → MLflow http://127.0.0.1:5000 (runs, lineage, registry) and
@@ -164,6 +173,7 @@ table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; 
 th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 svg {{ max-width: 100%; height: auto; }}
+.note {{ background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.4rem 0.8rem; }}
 </style></head><body>{body}</body></html>"""
     target = params.replay.summary_dir / "index.html"
     write_text(target, page)

@@ -21,6 +21,7 @@ import pandas as pd
 from tasks.core import tags as tag
 from tasks.core.config import Params
 from tasks.core.io import write_json
+from tasks.core.io import write_metrics as write_metric_files
 from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
 from tasks.core.metrics import agreement
 from tasks.data.split import TrainingRecord, load_split
@@ -226,7 +227,7 @@ def run_distill(params: Params) -> dict[str, dict]:
         write_metrics(params.evaluate, ev)
     write_json(metrics_file(params.evaluate.metrics_dir, FRONTIER), frontier)
     # What the promotion gate judges: the registered version and its own test metrics.
-    write_json(
+    write_metric_files(
         metrics_file(params.evaluate.metrics_dir, CANDIDATE),
         {
             **candidate,

@@ -18,7 +18,7 @@ import pandas as pd
 from tasks.core import tags as tag
 from tasks.core.config import CostConfig, EvaluateConfig, Params
 from tasks.core.cost import Usage, measure
-from tasks.core.io import write_json
+from tasks.core.io import write_metrics as write_metric_files
 from tasks.core.layout import FEATURIZER_FILE, metrics_file
 from tasks.core.metrics import classification_metrics, latency_profile
 from tasks.data.split import Split, TrainingRecord, load_split
@@ -210,7 +210,7 @@ def evaluate_baseline(params: Params, featurizer: Featurizer, split: Split) -> E
 
 
 def write_metrics(cfg: EvaluateConfig, evaluation: Evaluation, extra: dict | None = None) -> Path:
-    return write_json(
+    return write_metric_files(
         metrics_file(cfg.metrics_dir, evaluation.name), {**evaluation.metrics, **(extra or {})}
     )
 

@@ -7,6 +7,7 @@ plus `training.json` (windows, fingerprint, history, MLflow run ids) for the lat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -99,58 +100,63 @@ def train_teacher(
         teacher_fit()
         return {}
 
+    # A parent this stage opens (under `dvc repro`) ends FAILED when the stage fails; one
+    # handed in belongs to the flow, which ends it.
+    owned = contextlib.ExitStack()
     if parent_run_id is None:
         parent_run_id = tracking.start_parent(params, tracking.parent_run_name(window.end), {})
+        owned.enter_context(tracking.failing_parent(params.tracking, parent_run_id))
     else:
         tracking.configure(params.tracking)
-    tags = tracking.lineage_tags(params, data_fp, parent_run_id)
-    datasets = training_datasets(params, split)
-    _describe_parent(params, parent_run_id, data_fp, window.tag, datasets)
-    world_size = 1 if distributed is None else distributed.world_size
-    with tracking.child_run(parent_run_id, "teacher", {**tags, tag.VARIANT: "teacher"}) as run:
-        import mlflow
+    with owned:
+        tags = tracking.lineage_tags(params, data_fp, parent_run_id)
+        datasets = training_datasets(params, split)
+        _describe_parent(params, parent_run_id, data_fp, window.tag, datasets)
+        world_size = 1 if distributed is None else distributed.world_size
+        with tracking.child_run(parent_run_id, "teacher", {**tags, tag.VARIANT: "teacher"}) as run:
+            import mlflow
 
-        mlflow.log_params(tracking.flatten(cfg.model_dump(mode="json")))
-        for dataset, context in datasets:
-            mlflow.log_input(dataset, context=context)
-        result = teacher_fit(on_epoch=_log_epoch)
-        save_model(result.model, featurizer, cfg.model_dir)
-        summary = {
-            "parameters": parameter_count(result.model),
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "train_seconds": result.seconds,
-            "train_samples_per_s": result.samples_per_s,
-            "threads": rank_threads(cfg),
-            "world_size": world_size,
+            mlflow.log_params(tracking.flatten(cfg.model_dump(mode="json")))
+            for dataset, context in datasets:
+                mlflow.log_input(dataset, context=context)
+            result = teacher_fit(on_epoch=_log_epoch)
+            save_model(result.model, featurizer, cfg.model_dir)
+            summary = {
+                "parameters": parameter_count(result.model),
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "train_seconds": result.seconds,
+                "train_samples_per_s": result.samples_per_s,
+                "threads": rank_threads(cfg),
+                "world_size": world_size,
+            }
+            tracking.log_metrics(summary)
+            teacher_run_id = run.info.run_id
+
+        record = {
+            "window": {"start": str(window.start), "end": str(window.end)},
+            "windows": windows.as_dict(),
+            "rows": {
+                "train": len(split.train),
+                "validation": len(split.validation),
+                "test": len(split.test),
+            },
+            "data_fingerprint": data_fp,
+            "history": result.history,
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "mlflow": {"parent_run_id": parent_run_id, "teacher_run_id": teacher_run_id},
+            **summary,
         }
-        tracking.log_metrics(summary)
-        teacher_run_id = run.info.run_id
-
-    record = {
-        "window": {"start": str(window.start), "end": str(window.end)},
-        "windows": windows.as_dict(),
-        "rows": {
-            "train": len(split.train),
-            "validation": len(split.validation),
-            "test": len(split.test),
-        },
-        "data_fingerprint": data_fp,
-        "history": result.history,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "mlflow": {"parent_run_id": parent_run_id, "teacher_run_id": teacher_run_id},
-        **summary,
-    }
-    write_json(training_record(cfg.model_dir), record)
-    log.info(
-        "teacher: %d params, best epoch %d of %d, %.0f samples/s → %s",
-        summary["parameters"],
-        result.best_epoch,
-        len(result.history),
-        result.samples_per_s,
-        cfg.model_dir,
-    )
-    return record
+        write_json(training_record(cfg.model_dir), record)
+        log.info(
+            "teacher: %d params, best epoch %d of %d, %.0f samples/s → %s",
+            summary["parameters"],
+            result.best_epoch,
+            len(result.history),
+            result.samples_per_s,
+            cfg.model_dir,
+        )
+        return record
 
 
 def _log_epoch(record: dict) -> None:

@@ -83,6 +83,10 @@ class RetrainConfig(StrictModel):
     cooldown_days: int = Field(ge=0)
     min_new_labelled_rows: int = Field(ge=0)
     state_path: Path
+    runs_dir: Path = Field(
+        description="each retrain of the loop writes its models and reports under "
+        "runs_dir/until-D/, leaving the pipeline's (DVC's) outputs alone"
+    )
 
 
 class ReplayConfig(StrictModel):

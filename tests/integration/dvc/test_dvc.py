@@ -13,7 +13,7 @@ import yaml
 from helpers import VENV_BIN, write_params
 
 REPO = Path(__file__).resolve().parents[3]
-PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".dvc/config", "tasks", "flows"]
+PIPELINE_FILES = ["dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config", "tasks", "flows"]
 
 
 def _dvc(root: Path, *args: str) -> str:
@@ -66,6 +66,8 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
 
+    _commit(dvc_repo, "first model")  # git keeps the numbers-only metrics and the plots
+
     params_path = dvc_repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["validate"]["max_bad_fraction"] = 0.05
@@ -77,15 +79,66 @@ def test_repro_then_noop_then_validate_only(dvc_repo):
 
     metrics = json.loads(_dvc(dvc_repo, "metrics", "show", "--json"))
     files = next(iter(metrics.values()))["data"]
-    assert files["reports/validation/features.json"]["data"]["max_bad_fraction"] == 0.05
+    assert files["reports/validation/numbers/features.json"]["data"]["max_bad_fraction"] == 0.05
     for model in ("teacher", "baseline", "student", "student_int8", "student_pruned"):
-        assert 0.0 < files[f"reports/metrics/{model}.json"]["data"]["roc_auc"] <= 1.0
+        assert 0.0 < files[f"reports/metrics/numbers/{model}.json"]["data"]["roc_auc"] <= 1.0
+    for name, data in files.items():  # numbers only: no selection, actor, fingerprint, time
+        assert _numbers_only(data["data"]), name
     # the registered variant is the one promote.select chose, and the frontier marks it
-    candidate = files["reports/metrics/candidate.json"]["data"]
+    candidate = json.loads((dvc_repo / "reports/metrics/candidate.json").read_text())
     frontier = json.loads((dvc_repo / "reports" / "metrics" / "frontier.json").read_text())
     assert [r["variant"] for r in frontier if r["selected"]] == [candidate["variant"]]
-    plots = json.loads(_dvc(dvc_repo, "plots", "show", "--json"))["data"]
-    assert "reports/metrics/frontier.json" in plots
+
+    # History: the metrics of two commits side by side, and the plots of both, offline.
+    _commit(dvc_repo, "stricter validation")
+    diff = json.loads(_dvc(dvc_repo, "metrics", "diff", "HEAD~1", "--json"))
+    change = diff["reports/validation/numbers/features.json"]["max_bad_fraction"]
+    assert change["old"] == params_before_max_bad(dvc_repo) and change["new"] == 0.05
+    _dvc(dvc_repo, "plots", "diff", "HEAD~1", "-o", "plots_diff")
+    page = (dvc_repo / "plots_diff" / "index.html").read_text()
+    assert "<img" in page and "frontier.png" in page and "vega" not in page.lower()
+
+
+def params_before_max_bad(root: Path) -> float:
+    """validate.max_bad_fraction as the first commit had it."""
+    shown = subprocess.run(
+        ["git", "show", "HEAD~1:params.yaml"], cwd=root, capture_output=True, text=True, check=True
+    )
+    return yaml.safe_load(shown.stdout)["validate"]["max_bad_fraction"]
+
+
+def _numbers_only(data: dict) -> bool:
+    return all(
+        _numbers_only(v) if isinstance(v, dict) else isinstance(v, int | float)
+        for v in data.values()
+    )
+
+
+def _commit(root: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=loopline", "-c", "user.email=loopline@localhost"]
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], cwd=root, check=True)
+
+
+def test_a_loop_retrain_leaves_the_pipeline_to_dvc(dvc_repo):
+    """The loop's retrain (the training flow on a later window, as the inline retrain runs
+    it) writes under retrain.runs_dir: `dvc status` stays clean and DVC's metrics still
+    describe the pipeline's model."""
+    _dvc(dvc_repo, "repro")
+    before = json.loads(_dvc(dvc_repo, "metrics", "show", "--json"))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run(
+        [str(VENV_BIN / "loopline"), "train", "--until", "2013-01-28"],
+        cwd=dvc_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (dvc_repo / "runs/until-2013-01-28/models/teacher/training.json").is_file()
+    assert "Data and pipelines are up to date" in _dvc(dvc_repo, "status")
+    assert json.loads(_dvc(dvc_repo, "metrics", "show", "--json")) == before
 
 
 def _one_training_run(root: Path) -> None:

@@ -312,3 +312,20 @@ def test_the_gate_audit_tells_a_right_decision_from_a_wrong_one(trained_copy):
     code, out, err = run_cli("status", cwd=trained_copy)
     assert code == 0, err
     assert "gate record: 2 decisions audited, 1 right, 1 wrong" in out
+
+
+def test_a_failing_stage_under_dvc_ends_the_training_parent_run_failed(trained_copy):
+    """`dvc repro` runs each stage as its own `loopline stage` process, with no flow to close
+    the training's parent run: the stage that fails ends it FAILED, never left RUNNING."""
+    from tasks.core.layout import CANDIDATE, metrics_file
+    from tasks.data.split import TrainingRecord
+
+    params = load_params("params.yaml")
+    parent = TrainingRecord.load(params.train.model_dir).parent_run_id
+    client = tracking.client(params.tracking)
+    assert client.get_run(parent).info.status == "RUNNING"  # distilled, not yet gated
+    metrics_file(params.evaluate.metrics_dir, CANDIDATE).unlink()  # the gate has no candidate
+
+    code, _, err = run_cli("stage", "promote")
+    assert code != 0 and "Traceback" not in err
+    assert client.get_run(parent).info.status == "FAILED"

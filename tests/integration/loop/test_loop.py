@@ -4,7 +4,9 @@ cooldown, the retrain event (read back from Prefect), and the served deployments
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ import yaml
 from helpers import prefect_run_logs
 
 from tasks.core.config import load_params
+from tasks.core.layout import training_places
 from tasks.registry.promote import run_promote
 from tasks.simulation.upstream import write_day_batch
 
@@ -101,8 +104,14 @@ def test_inline_retrain_fires_then_respects_cooldown(trained_copy, prefect_harne
     assert set(training["stages"]) == {"validate", "train", "evaluate", "distill"}
     assert training["total"] > 0 and training["cpu_s"] > 0 and training["wall_s"] > 0
     assert first["cost"]["rows"] == first["scored"] and first["cost"]["cost_per_million"] > 0
-    trained_until = load_params("params.yaml")  # the retrain trained on the window to D-1
-    assert (trained_until.train.model_dir / "training.json").read_text().count("2013-01-28") >= 1
+    # The retrain trained on the window to D-1, in its own run folder: the pipeline's model
+    # (what `dvc repro` wrote and DVC tracks) is left as it was.
+    retrained = training_places(params, dt.date(2013, 1, 28))
+    assert retrained.train.model_dir == Path("runs/until-2013-01-28/models/teacher")
+    assert (retrained.train.model_dir / "training.json").read_text().count("2013-01-28") >= 1
+    assert (retrained.evaluate.metrics_dir / "candidate.json").exists()
+    pipeline = json.loads((params.train.model_dir / "training.json").read_text())
+    assert pipeline["window"]["end"] == "2013-01-31"
 
     write_day_batch(params, second_day)
     second = inference_flow(date=second_day.isoformat())
