@@ -25,6 +25,7 @@ from tasks.data.nightly_validation import validate_batches
 from tasks.monitoring.drift import run_drift
 from tasks.monitoring.retrain import (
     RetrainDecision,
+    blockers,
     champion_window_end,
     decide,
     last_retrain,
@@ -32,6 +33,7 @@ from tasks.monitoring.retrain import (
     remember_retrain,
 )
 from tasks.monitoring.runs import log_decision, log_scoring_cost
+from tasks.monitoring.value import retrain_value, training_cost
 from tasks.registry.ledger import scoring_cost
 from tasks.serving.champion import resolve_alias, resolve_champion
 from tasks.serving.nightly import (
@@ -78,7 +80,11 @@ def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
 def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dict:
     window_end = champion_window_end(champion.window, fallback=day)
     rows = new_labelled_rows(params, window_end, day)
-    decision = decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
+    last = last_retrain(params)
+    value = None
+    if params.retrain.policy == "cost_aware" and not blockers(params.retrain, day, rows, last):
+        value = retrain_value(params, day, window_end, training_cost(params, champion.version))
+    decision = decide(params.retrain, day, drift, rows, last, last or window_end, value).as_dict()
     log_decision(params, decision, champion.version)
     return decision
 

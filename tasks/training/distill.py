@@ -229,7 +229,9 @@ def run_distill(params: Params) -> dict[str, dict]:
             params.tracking,
         )
         served, _ = load_model(folder)
-        log_reference(params, split.train, predict_proba(served, featurizer, split.train))
+        # Out of sample: the test days' scores, which drift can compare later scores with
+        # (in-sample training scores always look different).
+        log_reference(params, split.test, predict_proba(served, featurizer, split.test))
     describe_version(
         params,
         params.registry.model_name,

@@ -25,6 +25,7 @@ from tasks.core.io import write_json
 from tasks.core.layout import FEATURIZER_FILE, metrics_file
 from tasks.core.metrics import classification_metrics, latency_profile
 from tasks.data.split import Split, TrainingRecord, load_split, recency_weights
+from tasks.model.baseline import baseline_matrix, baseline_model
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import artifact_bytes, load_model, parameter_count
 from tasks.model.predict import predict_proba
@@ -163,30 +164,6 @@ def _model_latency(
     return {f"model_{k}": v for k, v in profile.items() if k != "batch_size"}
 
 
-def baseline_matrix(featurizer: Featurizer, frame: pd.DataFrame) -> np.ndarray:
-    encoded = featurizer.transform(frame)
-    return np.hstack([encoded.categorical.astype(np.float32), encoded.numeric])
-
-
-def _baseline_model(params: Params, featurizer: Featurizer):
-    """HistGradientBoosting on the teacher's featurizer (categoricals as native categories)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    cfg = params.baseline
-    native = [card <= 255 for card in featurizer.cardinalities]  # HGB's category limit
-    return HistGradientBoostingClassifier(
-        learning_rate=cfg.learning_rate,
-        max_iter=cfg.max_iter,
-        max_leaf_nodes=cfg.max_leaf_nodes,
-        min_samples_leaf=cfg.min_samples_leaf,
-        l2_regularization=cfg.l2_regularization,
-        categorical_features=np.array(native + [False] * featurizer.numeric_width),
-        early_stopping=True,
-        n_iter_no_change=cfg.n_iter_no_change,
-        random_state=params.train.seed,
-    )
-
-
 def _fit_baseline(
     params: Params, featurizer: Featurizer, split: Split, rows: np.ndarray | slice, end: dt.date
 ):
@@ -194,7 +171,7 @@ def _fit_baseline(
     stopped early on the validation days."""
     target = params.dataset.target.name
     train = split.train.iloc[rows]
-    model = _baseline_model(params, featurizer)
+    model = baseline_model(params.baseline, featurizer, params.train.seed)
     model.fit(
         baseline_matrix(featurizer, train),
         train[target].to_numpy(),
