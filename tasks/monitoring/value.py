@@ -50,6 +50,7 @@ class RetrainValue:
     retrain_cost: float | None = None
     worth_it: bool = False
     reason: str = ""
+    cpu_s: float | None = None  # what the probe itself cost, measured by its caller
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
