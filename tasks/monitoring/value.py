@@ -71,40 +71,65 @@ def expected_benefit(params: Params, gain: float) -> float:
     return gain * 100 * production.value_per_auc_point * predictions / 1e6
 
 
+def probe_start(
+    daily: pd.DataFrame,
+    end: dt.date,
+    after: dt.date,
+    min_days: int,
+    min_rows: int,
+    min_class_rows: int,
+) -> dt.date | None:
+    """The first probe day: back from `end` over the days with labels (`daily`: rows and
+    positives per date) until at least `min_days` days, `min_rows` rows and `min_class_rows` of
+    each class are in; a small volume takes more days. None when that would reach into the older
+    half of the labelled days after `after` (the champion's window): the fresh model must know
+    as many new days as the probe scores, or there is nothing to measure yet."""
+    newer = daily[(daily.index > after) & (daily.index <= end)].sort_index(ascending=False)
+    if newer.empty:
+        return None
+    rows, positives = newer["rows"].cumsum(), newer["positives"].cumsum()
+    span = (end - newer.index.to_series()).map(lambda d: d.days + 1)
+    enough = (span >= min_days) & (rows >= min_rows)
+    enough &= (positives >= min_class_rows) & (rows - positives >= min_class_rows)
+    if not enough.any():
+        return None
+    start = enough.idxmax()  # the newest day that completes the probe
+    return start if (end - start).days + 1 <= (end - after).days // 2 else None
+
+
 def retrain_value(
     params: Params, day: dt.date, champion_window_end: dt.date, retrain_cost: float
 ) -> RetrainValue:
-    """The probe at `day`: labels up to the day before have arrived. Not enough evidence when
-    the probe days are too few rows or one class, or when nothing was learnt since the
-    champion's window."""
-    cfg = params.retrain
+    """The probe at `day`: labels up to the day before have arrived. Not enough evidence while
+    the labelled days since the champion's window cannot fill both a probe (rows and both
+    classes, as the gate needs: `promote.evidence`) and an equal stretch to learn from."""
+    cfg, evidence, target = params.retrain, params.promote.evidence, params.dataset.target.name
     probe_end = day - dt.timedelta(days=1)
-    probe_start = probe_end - dt.timedelta(days=cfg.probe_days - 1)
-    if champion_window_end >= probe_start - dt.timedelta(days=1):
-        return RetrainValue(
-            False,
-            reason=f"no labelled day between the champion's window (to {champion_window_end}) "
-            f"and the probe days {probe_start}..{probe_end}",
-        )
     history = _history(params, probe_end)
-    target = params.dataset.target.name
     dates = pd.to_datetime(history[EVENT_DATE]).dt.date
-    probe = history[dates >= probe_start]
-    labels = probe[target].to_numpy()
-    evidence = params.promote.evidence
-    positives = int(labels.sum())
-    if len(probe) < evidence.min_rows or min(positives, len(probe) - positives) < (
-        evidence.min_class_rows
-    ):
+    daily = pd.DataFrame({"rows": 1, "positives": history[target]}).groupby(dates.values).sum()
+    first = probe_start(
+        daily,
+        probe_end,
+        champion_window_end,
+        cfg.probe_days,
+        evidence.min_rows,
+        evidence.min_class_rows,
+    )
+    newer = daily[daily.index > champion_window_end]
+    if first is None:
         return RetrainValue(
             False,
-            probe_rows=len(probe),
-            reason=f"not enough evidence: {len(probe):,} labelled rows ({positives:,} positive) "
-            f"on the probe days {probe_start}..{probe_end} (need {evidence.min_rows:,} and "
-            f"{evidence.min_class_rows:,} of each class, promote.evidence)",
+            reason=f"not enough evidence yet: {int(newer['rows'].sum()):,} labelled "
+            f"{params.dataset.plural_noun} ({int(newer['positives'].sum()):,} positive) since the "
+            f"champion's window ended {champion_window_end}; the probe needs at least "
+            f"{evidence.min_rows:,} ({evidence.min_class_rows:,} of each class, "
+            "promote.evidence) in its newest days and as many days again before them",
         )
+    probe = history[dates >= first]
+    labels = probe[target].to_numpy()
     stale = _probe_model(params, history[dates <= champion_window_end])
-    fresh = _probe_model(params, history[dates < probe_start])
+    fresh = _probe_model(params, history[dates < first])
     figures = paired_auc_difference(
         labels,
         fresh(probe),
@@ -138,7 +163,7 @@ def retrain_value(
         retrain_cost,
         worth,
         f"retrain value: {verdict}: the labels since {champion_window_end} add "
-        f"{gain:+.4f} AUC [{low:+.4f}, {high:+.4f}] on {rows} of {probe_start}..{probe_end}, "
+        f"{gain:+.4f} AUC [{low:+.4f}, {high:+.4f}] on {rows} of {first}..{probe_end}, "
         f"worth {benefit:.4g} {money} over a model's life vs "
         f"{retrain_cost:.4g} {money} per retrain",
     )

@@ -14,7 +14,7 @@ from helpers import SENSORS_DATASET
 from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params
 from tasks.core.io import write_partitioned
-from tasks.monitoring.value import expected_benefit, retrain_value
+from tasks.monitoring.value import expected_benefit, probe_start, retrain_value
 
 START = dt.date(2024, 1, 1)
 DAY = dt.date(2024, 6, 1)  # the probe days: May 18-31
@@ -88,14 +88,14 @@ def test_too_few_probe_rows_is_no_evidence(tmp_path, base_params_dict):
     validated = write_partitioned(tmp_path / "validated", _history(3, True), EVENT_DATE)
     value = retrain_value(_params(base_params_dict, validated), DAY, CHAMPION_END, 0.01)
     assert not value.evidence and not value.worth_it
-    assert value.reason.startswith("not enough evidence: 42 labelled rows")
+    assert value.reason.startswith("not enough evidence yet: 183 labelled readings")
 
 
 def test_nothing_new_since_the_champion_is_no_evidence(tmp_path, base_params_dict):
     validated = write_partitioned(tmp_path / "validated", _history(60, True), EVENT_DATE)
     recent = DAY - dt.timedelta(days=10)
     value = retrain_value(_params(base_params_dict, validated), DAY, recent, 0.01)
-    assert not value.evidence and "no labelled day between" in value.reason
+    assert not value.evidence and "not enough evidence yet" in value.reason
 
 
 def test_expected_benefit_scales_with_volume_and_gain(base_params_dict, tmp_path):
@@ -103,3 +103,24 @@ def test_expected_benefit_scales_with_volume_and_gain(base_params_dict, tmp_path
     # 0.01 AUC x 1.0 per point per 1M x 1M rows x 28 nights
     assert expected_benefit(params, 0.01) == pytest.approx(28.0)
     assert expected_benefit(params, 0.0) == 0.0
+
+
+def _daily(rows: list[int], positives: list[int], last: dt.date) -> pd.DataFrame:
+    days = [last - dt.timedelta(days=i) for i in range(len(rows))][::-1]
+    return pd.DataFrame({"rows": rows, "positives": positives}, index=days)
+
+
+def test_probe_days_grow_until_the_evidence_is_in():
+    end = dt.date(2024, 5, 31)
+    busy = _daily([100] * 60, [30] * 60, end)
+    assert probe_start(busy, end, end - dt.timedelta(days=60), 14, 500, 50) == dt.date(2024, 5, 18)
+    quiet = _daily([25] * 60, [6] * 60, end)  # 25 a day: 20 days make 500 rows, 120 positives
+    assert probe_start(quiet, end, end - dt.timedelta(days=60), 14, 500, 50) == dt.date(2024, 5, 12)
+
+
+def test_probe_never_takes_the_older_half_of_the_new_days():
+    end = dt.date(2024, 5, 31)
+    quiet = _daily([25] * 30, [6] * 30, end)  # 30 new days: a 20-day probe would leave 10
+    assert probe_start(quiet, end, end - dt.timedelta(days=30), 14, 500, 50) is None
+    one_class = _daily([100] * 60, [0] * 60, end)
+    assert probe_start(one_class, end, end - dt.timedelta(days=60), 14, 500, 50) is None
