@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import FAST_TRAINING
 
 from tasks import stages
 from tasks.core.config import load_params
@@ -78,6 +79,10 @@ def shipments_project(tmp_path, base_params_dict, monkeypatch):
         raw["train"]["window"] = {"start": f"{YEAR}-01-01", "end": f"{YEAR}-03-31"}
         raw["registry"] = {"model_name": "spoilage", "teacher_model_name": "spoilage-teacher"}
         raw["replay"]["cadence_days"] = 28  # fewer ticks: the decisions, not the clock
+        # Small nets train in seconds; every decision (probe, gate, evidence) keeps its default.
+        for section in ("train", "distill"):
+            for key in ("net", "schedule"):
+                raw[section][key] = FAST_TRAINING[section][key]
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         monkeypatch.chdir(tmp_path)
         params = load_params("params.yaml")
