@@ -4,6 +4,7 @@ drift checked → retrain decided (inline: the training flow runs as a subflow; 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from prefect.states import Completed
 from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from flows.training import training_flow
-from tasks.core.config import Params, load_params
+from tasks.core.config import Params, load_params, override
 from tasks.core.cost import Usage, measure
 from tasks.core.dates import days_between, parse_date
 from tasks.core.layout import day_paths
@@ -27,6 +28,7 @@ from tasks.monitoring.drift import run_drift
 from tasks.monitoring.drift_report import add_decision
 from tasks.monitoring.retrain import (
     RetrainDecision,
+    blockers,
     champion_window_end,
     decide,
     last_retrain,
@@ -34,6 +36,7 @@ from tasks.monitoring.retrain import (
     remember_retrain,
 )
 from tasks.monitoring.runs import log_decision, log_scoring_cost
+from tasks.monitoring.value import retrain_value, training_cost
 from tasks.registry.ledger import scoring_cost
 from tasks.serving.champion import resolve_alias, resolve_champion
 from tasks.serving.nightly import (
@@ -80,7 +83,13 @@ def drift_task(params: Params, day: dt.date, champion: Any) -> dict:
 def decide_task(params: Params, day: dt.date, drift: dict, champion: Any) -> dict:
     window_end = champion_window_end(champion.window, fallback=day)
     rows = new_labelled_rows(params, window_end, day)
-    decision = decide(params.retrain, day, drift, rows, last_retrain(params)).as_dict()
+    last = last_retrain(params)
+    value = None
+    if params.retrain.policy == "cost_aware" and not blockers(params.retrain, day, rows, last):
+        with measure() as probe:
+            value = retrain_value(params, day, window_end, training_cost(params, champion.version))
+        value = dataclasses.replace(value, cpu_s=probe.usage.cpu_s)
+    decision = decide(params.retrain, day, drift, rows, last, last or window_end, value).as_dict()
     add_decision(Path(drift["report"]), decision)
     log_decision(params, decision, champion.version, Path(drift["report"]))
     return decision
@@ -129,15 +138,19 @@ def scoring_run_name() -> str:
 @flow(name="inference", flow_run_name=scoring_run_name, log_prints=False)
 @named_failure
 def inference_flow(
-    date: str | None = None, params_path: str = "params.yaml", start: str | None = None
+    date: str | None = None,
+    params_path: str = "params.yaml",
+    start: str | None = None,
+    retrain_policy: str | None = None,
 ) -> Any:
     """Score the batch of `date` (YYYY-MM-DD; default yesterday, UTC) with the champion,
     resolved once for the run, then check drift and decide whether to retrain. With `start`,
     every day's batch from `start` to `date` is scored first (one tick of a slower cadence, or
-    a backfill) and drift and the decision run once, on the window ending `date`. Returns the
+    a backfill) and drift and the decision run once, on the window ending `date`.
+    `retrain_policy` overrides `retrain.policy` (a replay comparing policies). Returns the
     summary dict; the run's state message says what was decided about retraining."""
     with run_logs():
-        summary = _inference(date, params_path, start)
+        summary = _inference(date, params_path, start, retrain_policy)
     return Completed(message=retrain_message(summary), data=summary)
 
 
@@ -154,16 +167,21 @@ def retrain_message(summary: dict) -> str:
     return f"retrain requested ({RETRAIN_EVENT}) until {decision['until']}: {reasons}"
 
 
-def _inference(date: str | None, params_path: str, start: str | None) -> dict:
+def _inference(
+    date: str | None, params_path: str, start: str | None, retrain_policy: str | None
+) -> dict:
     logger = get_run_logger()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     day = parse_date(date) if date else yesterday
     days = days_between(parse_date(start), day) if start else [day]
     params = load_params(params_path)
+    if retrain_policy is not None:
+        params = override(params, "--policy", "retrain", policy=retrain_policy)
     label_run(
         params.registry.model_name,
         f"date:{day}",
         f"retrain:{params.retrain.mode}",
+        f"policy:{params.retrain.policy}",
         f"trigger:{trigger()}",
     )
     with days_locked(params, days):  # a second run of the same day waits, then replaces

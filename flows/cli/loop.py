@@ -10,15 +10,23 @@ import click
 from flows.cli import render
 from flows.cli.app import App, checked_date, cli, pass_app, prefect_defaults
 
+POLICY = click.option(
+    "--policy",
+    type=click.Choice(["cost_aware", "threshold", "calendar", "never"]),
+    default=None,
+    help="Retrain policy for this replay (default: retrain.policy).",
+)
+
 
 @cli.command()
 @click.option("--start", required=True, callback=checked_date, help="First day, YYYY-MM-DD.")
 @click.option("--end", required=True, callback=checked_date, help="Last day, YYYY-MM-DD.")
+@POLICY
 @pass_app
-def replay(app: App, start: str, end: str) -> None:
+def replay(app: App, start: str, end: str, policy: str | None) -> None:
     """Replay days of the data as nightly batches through the loop (the simulation clock),
     one inference run every `replay.cadence_days` days."""
-    run_replay(app, start, end)
+    run_replay(app, start, end, policy)
 
 
 @cli.command()
@@ -33,8 +41,9 @@ def summary(app: App) -> None:
 @cli.command()
 @click.option("--start", default="2013-04-01", show_default=True, callback=checked_date)
 @click.option("--end", default="2013-12-31", show_default=True, callback=checked_date)
+@POLICY
 @pass_app
-def demo(app: App, start: str, end: str) -> None:
+def demo(app: App, start: str, end: str, policy: str | None) -> None:
     """After `dvc repro`: restart the loop from the pipeline's champion, replay [start, end],
     write the summary page and say where everything is (what `make demo` runs)."""
     from tasks.simulation.replay import start_from_pipeline_model
@@ -43,13 +52,13 @@ def demo(app: App, start: str, end: str) -> None:
     params = app.params
     version = start_from_pipeline_model(params)
     click.echo(f"the loop starts from {params.registry.model_name} v{version}")
-    result = run_replay(app, start, end)
+    result = run_replay(app, start, end, policy)
     started = time.perf_counter()
     page = build_summary(params, result)
     click.echo(render.demo_closing(params, result, page, time.perf_counter() - started, end))
 
 
-def run_replay(app: App, start: str, end: str) -> dict:
+def run_replay(app: App, start: str, end: str, policy: str | None = None) -> dict:
     """Run the replay with a progress bar and print its per-month table; returns its summary."""
     app.params  # noqa: B018  (a bad params file fails before Prefect starts)
     prefect_defaults()
@@ -70,6 +79,7 @@ def run_replay(app: App, start: str, end: str) -> dict:
                 date=tick_end.isoformat(),
                 start=tick_start.isoformat(),
                 params_path=str(app.params_path),
+                retrain_policy=policy,
             )
 
         def advance(tick_start: dt.date, tick_end: dt.date, result: dict) -> None:

@@ -69,6 +69,7 @@ def drift_report(report_dir: Path, day: dt.date, suffix: str) -> Path:
 TRAINING_OUTPUTS = {
     "train": ("model_dir", "checkpoint_dir"),
     "evaluate": ("metrics_dir", "plots_dir"),
+    "baseline": ("scores_path",),
     "distill": ("model_dir", "int8_dir", "pruned_dir", "pruned_int8_dir", "checkpoint_dir"),
     "promote": ("decision_path",),
     "cost": ("ledger_path",),

@@ -46,13 +46,25 @@ class Split:
 
 
 def training_window(cfg: TrainConfig, until: dt.date | None) -> DateWindow:
-    """The configured window, or one ending at `until` and at most `max_window_days` long."""
+    """The configured window, or one from `window.start` to `until` (every labelled day: the
+    flights' November looks like their January again), at most `max_window_days` long."""
     if until is None:
         return cfg.window
-    start = max(cfg.window.start, until - dt.timedelta(days=cfg.max_window_days - 1))
+    start = cfg.window.start
+    if cfg.max_window_days is not None:
+        start = max(start, until - dt.timedelta(days=cfg.max_window_days - 1))
     if start > until:
         raise TrainingDataError(f"--until {until} is before train.window.start {cfg.window.start}")
     return DateWindow(start=start, end=until)
+
+
+def recency_weights(frame: pd.DataFrame, end: dt.date, half_life_days: float | None):
+    """Per-row weights halving every `half_life_days` before `end`; None without a half-life
+    (every row counts the same, the default)."""
+    if half_life_days is None:
+        return None
+    age = (pd.Timestamp(end) - pd.to_datetime(frame[EVENT_DATE])).dt.days.to_numpy()
+    return 0.5 ** (age / half_life_days)
 
 
 def split_windows(window: DateWindow, validation_days: int, test_days: int) -> SplitWindows:

@@ -1,5 +1,7 @@
-"""The retrain decision: drift or a falling AUC triggers it; a cooldown and too few new labels
-block it. Pure decision logic plus a small state file that remembers the last retrain."""
+"""The retrain decision: the policy triggers it (cost-aware by default: the probe in
+tasks/monitoring/value.py; or drift and a falling AUC, or the calendar); a cooldown and too few
+new labels block it. Pure decision logic plus a small state file that remembers the last
+retrain."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from tasks.core.config import Params, RetrainConfig
 from tasks.core.io import write_json
 from tasks.data.labels import read_labels
+from tasks.monitoring.value import RetrainValue
 
 
 @dataclass
@@ -20,10 +23,13 @@ class RetrainDecision:
     triggers: list[str] = field(default_factory=list)
     blocked_by: list[str] = field(default_factory=list)
     until: str | None = None
+    policy: str | None = None
+    signals: list[str] = field(default_factory=list)
+    value: dict[str, Any] | None = None  # the cost-aware probe's figures, where it ran
 
     @property
     def reasons(self) -> list[str]:
-        return self.triggers + [f"blocked: {b}" for b in self.blocked_by]
+        return self.triggers + [f"blocked: {b}" for b in self.blocked_by] + self.signals
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "reasons": self.reasons}
@@ -35,8 +41,75 @@ def decide(
     drift: dict[str, Any],
     new_labelled_rows: int,
     last_retrain: dt.date | None,
+    since: dt.date,
+    value: RetrainValue | None = None,
 ) -> RetrainDecision:
-    """Any trigger retrains unless something blocks it; every reason is kept, both kinds."""
+    """The policy's triggers retrain unless something blocks them; every reason is kept, both
+    kinds. `since`: the last retrain, or the end of the champion's window; `value`: the
+    cost-aware probe (None where it did not run)."""
+    triggers = _triggers(cfg, day, drift, since, value)
+    blocked = blockers(cfg, day, new_labelled_rows, last_retrain) if triggers else []
+    until = (day - dt.timedelta(days=1)).isoformat()
+    return RetrainDecision(
+        day.isoformat(),
+        bool(triggers) and not blocked,
+        triggers,
+        blocked,
+        until,
+        cfg.policy,
+        _signals(cfg, drift, value),
+        None if value is None else value.as_dict(),
+    )
+
+
+def blockers(
+    cfg: RetrainConfig, day: dt.date, new_labelled_rows: int, last_retrain: dt.date | None
+) -> list[str]:
+    """What stops a retrain whatever triggered it: the cooldown and too few new labels (the
+    cost-aware probe runs only where nothing blocks, so a blocked tick costs nothing)."""
+    blocked = []
+    if last_retrain is not None and (day - last_retrain).days < cfg.cooldown_days:
+        blocked.append(
+            f"cooldown: last retrain {last_retrain}, {(day - last_retrain).days} of "
+            f"{cfg.cooldown_days} days ago"
+        )
+    if new_labelled_rows < cfg.min_new_labelled_rows:
+        blocked.append(
+            f"too few new labels: {new_labelled_rows:,} labelled rows since the "
+            f"champion's window (need {cfg.min_new_labelled_rows:,})"
+        )
+    return blocked
+
+
+def _triggers(
+    cfg: RetrainConfig,
+    day: dt.date,
+    drift: dict[str, Any],
+    since: dt.date,
+    value: RetrainValue | None,
+) -> list[str]:
+    if cfg.policy == "never":
+        return []
+    if cfg.policy == "calendar":
+        new_month = (day.year, day.month) != (since.year, since.month)
+        return [f"calendar: first tick of {day:%Y-%m} since {since}"] if new_month else []
+    if cfg.policy == "cost_aware":
+        return [value.reason] if value is not None and value.worth_it else []
+    return _threshold_triggers(cfg, drift)
+
+
+def _signals(cfg: RetrainConfig, drift: dict[str, Any], value: RetrainValue | None) -> list[str]:
+    """What the policy saw but did not act on: the drift triggers under the cost-aware policy
+    (informative, not deciding) and a probe that found no case for a retrain."""
+    seen = []
+    if cfg.policy != "threshold":
+        seen += [f"seen, not deciding: {t}" for t in _threshold_triggers(cfg, drift)]
+    if value is not None and not value.worth_it:
+        seen.append(value.reason)
+    return seen
+
+
+def _threshold_triggers(cfg: RetrainConfig, drift: dict[str, Any]) -> list[str]:
     triggers = []
     share = drift.get("drift_share", 0.0)
     if share >= cfg.max_drift_share:
@@ -54,21 +127,7 @@ def decide(
             f"performance: live AUC {drift['live_auc']:.4f} is {drop:.4f} below the "
             f"champion's test AUC (threshold {cfg.max_auc_drop})"
         )
-    blocked = []
-    if triggers and last_retrain is not None and (day - last_retrain).days < cfg.cooldown_days:
-        blocked.append(
-            f"cooldown: last retrain {last_retrain}, {(day - last_retrain).days} of "
-            f"{cfg.cooldown_days} days ago"
-        )
-    if triggers and new_labelled_rows < cfg.min_new_labelled_rows:
-        blocked.append(
-            f"too few new labels: {new_labelled_rows:,} labelled rows since the "
-            f"champion's window (need {cfg.min_new_labelled_rows:,})"
-        )
-    until = (day - dt.timedelta(days=1)).isoformat()
-    return RetrainDecision(
-        day.isoformat(), bool(triggers) and not blocked, triggers, blocked, until
-    )
+    return triggers
 
 
 def new_labelled_rows(params: Params, after: dt.date, before: dt.date) -> int:

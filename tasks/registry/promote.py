@@ -109,6 +109,7 @@ def judge(
     artifact_bytes: int,
     teacher_auc: float | None,
     validation_passed: bool,
+    baseline_auc: float | None = None,
 ) -> list[Check]:
     """The gate's checks of `version` against `champion` (None: a first model), measured now,
     acting on nothing."""
@@ -149,10 +150,25 @@ def judge(
         champion=measured[models[1].version] if len(models) == 2 else None,
         difference=difference,
     )
+    if baseline_auc is not None:
+        checks.append(_beside_baseline(measured[version].auc, baseline_auc))
     return [
         *checks,
         Check("load_average", True, load, None, f"1-minute load {load:.2f} while timing"),
     ]
+
+
+def _beside_baseline(candidate_auc: float, baseline_auc: float) -> Check:
+    """Informational: the gradient-boosted baseline's test AUC beside the candidate's, so the
+    record shows whether the served network keeps up with the plain model."""
+    return Check(
+        "baseline_auc",
+        True,
+        candidate_auc,
+        baseline_auc,
+        f"holdout AUC {candidate_auc:.4f} vs the baseline's {baseline_auc:.4f} "
+        f"({candidate_auc - baseline_auc:+.4f})",
+    )
 
 
 def gate_version(
@@ -162,6 +178,7 @@ def gate_version(
     metrics: dict[str, Any],
     teacher_auc: float | None,
     validation_passed: bool,
+    baseline_auc: float | None = None,
 ) -> Decision:
     """Judge `version` against the champion of the moment and act on the verdict, atomically."""
     name, client = params.registry.model_name, registry_client(params)
@@ -176,6 +193,7 @@ def gate_version(
             int(metrics["artifact_bytes"]),
             teacher_auc,
             validation_passed,
+            baseline_auc,
         )
         kind = verdict(checks)
         if kind == PROMOTED:
@@ -203,7 +221,6 @@ def run_promote(params: Params) -> Decision:
 
     metrics_dir = params.evaluate.metrics_dir
     candidate = json.loads(metrics_file(metrics_dir, CANDIDATE).read_text())
-    teacher = json.loads(metrics_file(metrics_dir, "teacher").read_text())
     validation = json.loads(
         validation_report(params.validate_.report_dir, FEATURE_TABLE_REPORT).read_text()
     )
@@ -216,8 +233,9 @@ def run_promote(params: Params) -> Decision:
         version,
         holdout,
         candidate,
-        teacher_auc=None if candidate["variant"] == "teacher" else teacher["roc_auc"],
+        teacher_auc=None if candidate["variant"] == "teacher" else candidate["teacher_roc_auc"],
         validation_passed=bool(validation["success"]),
+        baseline_auc=candidate.get("baseline_roc_auc"),
     )
     write_metrics(params.promote.decision_path, decision.as_dict())
     verb = {

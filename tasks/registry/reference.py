@@ -1,6 +1,7 @@
-"""The drift reference: a seeded sample of a model's training window with the model's own
-scores, saved as an artifact of the run that registered the model. Every later batch served by
-that model is compared with it."""
+"""The drift reference: a seeded sample of a model's test days (the newest days of its window,
+which it was not fitted on) with the model's own scores, saved as an artifact of the run that
+registered the model. Every later batch served by that model is compared with it: score drift
+against out-of-sample scores, feature drift against the days the model was last judged on."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tasks.core.layout import REFERENCE_ARTIFACT
 
 
 def log_reference(params: Params, frame: pd.DataFrame, scores: np.ndarray) -> int:
-    """Save a seeded sample of the training window, with the model's scores, to the active run:
+    """Save a seeded sample of `frame` (the test days), with the model's scores, to the active run:
     the baseline every later batch is compared with once this model serves."""
     import mlflow
 

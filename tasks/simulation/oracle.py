@@ -21,6 +21,7 @@ import pandas as pd
 
 from tasks.core.columns import EVENT_DATE
 from tasks.core.config import DateWindow, Params
+from tasks.core.cost import measure
 from tasks.core.io import read_partitions
 from tasks.data.split import TrainingDataError
 from tasks.model.featurize import Featurizer
@@ -114,6 +115,7 @@ def train_oracle(
 class OracleResult:
     champion: Champion
     seconds: float  # training wall time in the worker
+    cpu_s: float  # its CPU seconds: what the loop's retrains are compared with
 
 
 class BackgroundOracles:
@@ -163,6 +165,6 @@ def _start_worker(history: pd.DataFrame) -> None:
 
 
 def _train_in_worker(params: Params, month_start: dt.date) -> OracleResult:
-    started = time.perf_counter()
-    champion = train_oracle(params, month_start, _HISTORY, threads=1)
-    return OracleResult(champion, time.perf_counter() - started)
+    with measure() as meter:
+        champion = train_oracle(params, month_start, _HISTORY, threads=1)
+    return OracleResult(champion, meter.usage.wall_s, meter.usage.cpu_s)

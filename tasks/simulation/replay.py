@@ -104,6 +104,11 @@ def replay(
             "oracle_training": comparison.oracle_seconds,
             "oracle_wait": oracle_wait,
         },
+        "training_cpu_s": {
+            "loop": sum(r["training_cpu_s"] or 0.0 for r in records),
+            "loop_probes": sum(r["probe_cpu_s"] or 0.0 for r in records),
+            "oracle": comparison.oracle_cpu_s if params.replay.oracle else None,
+        },
     }
     write_json(replay_summary_path(params), summary)
     return summary
@@ -123,6 +128,7 @@ class _Comparison:
         self.params, self.static, self.oracles = params, static, oracles
         self.oracle: Champion | None = None
         self.oracle_seconds = 0.0
+        self.oracle_cpu_s = 0.0
 
     def _oracle_for(self, day: dt.date) -> Champion | None:
         if self.oracles is None:
@@ -132,6 +138,7 @@ class _Comparison:
             result = self.oracles.get(month)
             self.oracle = result.champion
             self.oracle_seconds += result.seconds
+            self.oracle_cpu_s += result.cpu_s
             log.info("oracle %s: trained beside the loop in %.1f s", month, result.seconds)
         return self.oracle
 
@@ -166,6 +173,8 @@ def tick_record(first: dt.date, last: dt.date, result: dict) -> dict[str, Any]:
         "live_auc": drift.get("live_auc"),
         "scoring_cost": result.get("cost"),
         "training_cost": (retrain.get("cost") or {}).get("total"),
+        "training_cpu_s": (retrain.get("cost") or {}).get("cpu_s"),
+        "probe_cpu_s": (decision.get("value") or {}).get("cpu_s"),
         "retrain": bool(decision.get("retrain")),
         "reasons": decision.get("reasons", []),
         "model_version": result["model_version"],

@@ -23,8 +23,8 @@ from tasks.core.config import Params
 from tasks.core.io import write_json
 from tasks.core.io import write_metrics as write_metric_files
 from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
-from tasks.core.metrics import agreement
-from tasks.data.split import TrainingRecord, load_split
+from tasks.core.metrics import agreement, classification_metrics
+from tasks.data.split import TrainingRecord, load_split, recency_weights
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.model.predict import predict_logits, predict_proba
@@ -33,6 +33,7 @@ from tasks.registry.reference import log_reference
 from tasks.registry.versions import describe_version, log_and_register
 from tasks.training.calibrate import Calibration, fit_calibration, fold_into_output
 from tasks.training.compression import prune_student
+from tasks.training.ensemble import teacher_targets
 from tasks.training.evaluate import (
     Evaluation,
     cost_per_million,
@@ -75,8 +76,13 @@ def run_distill(params: Params) -> dict[str, dict]:
     split = load_split(params, record.window, record.windows)
     teacher, featurizer = load_model(params.train.model_dir)
 
+    targets = teacher_targets(params, split, teacher, featurizer)
     train_data = encode(
-        featurizer, split.train, target, predict_logits(teacher, featurizer, split.train)
+        featurizer,
+        split.train,
+        target,
+        targets.train_logits,
+        recency_weights(split.train, record.window.end, params.train.half_life_days),
     )
     val_data = encode(featurizer, split.validation, target)
     seed_everything(params.train.seed, params.train.threads)
@@ -86,7 +92,12 @@ def run_distill(params: Params) -> dict[str, dict]:
         )
     )
     key = run_key(
-        cfg.model_dump_json(), featurizer.to_json(), record.data_fingerprint, record.teacher_run_id
+        cfg.model_dump_json(),
+        featurizer.to_json(),
+        record.data_fingerprint,
+        record.teacher_run_id,
+        targets.network_weight,
+        params.train.half_life_days,
     )
 
     tracking.configure(params.tracking)
@@ -109,6 +120,8 @@ def run_distill(params: Params) -> dict[str, dict]:
             {
                 "temperature": cfg.temperature,
                 "alpha": cfg.alpha,
+                "teacher": cfg.teacher,
+                "teacher_network_weight": targets.network_weight,
                 "hidden": str(cfg.net.hidden),
                 "schedule": cfg.schedule.model_dump_json(),
                 "prune_sparsity": cfg.prune.sparsity,
@@ -153,8 +166,14 @@ def run_distill(params: Params) -> dict[str, dict]:
         }
         for ev in [teacher_eval, *evaluations.values()]:
             ev.metrics["cost_per_million"] = cost_per_million(ev.metrics, params.cost)
+        y_test = split.test[target].to_numpy()
+        source_auc = classification_metrics(
+            y_test, targets.test_scores, 0.5, params.evaluate.calibration_bins
+        )["roc_auc"]
+        baseline_auc = _stage_metrics(params, "baseline")["roc_auc"]
         for ev in evaluations.values():
-            ev.metrics.update(_versus_teacher(ev, teacher_eval))
+            ev.metrics.update(_versus_teacher(ev, teacher_eval, source_auc))
+            ev.metrics["baseline_roc_auc"] = baseline_auc
         student_eval = evaluations["student"]
         student_eval.metrics.update(
             {
@@ -211,7 +230,9 @@ def run_distill(params: Params) -> dict[str, dict]:
             params.tracking,
         )
         served, _ = load_model(folder)
-        log_reference(params, split.train, predict_proba(served, featurizer, split.train))
+        # Out of sample: the test days' scores, which drift can compare later scores with
+        # (in-sample training scores always look different).
+        log_reference(params, split.test, predict_proba(served, featurizer, split.test))
     describe_version(
         params,
         params.registry.model_name,
@@ -238,10 +259,13 @@ def run_distill(params: Params) -> dict[str, dict]:
         },
     )
     log.info(
-        "distill: student AUC %.4f (teacher %.4f), %.1fx teacher rows/s, %d vs %d params; "
+        "distill: student AUC %.4f (teacher %.4f, distilled from %.4f; baseline %.4f), "
+        "%.1fx teacher rows/s, %d vs %d params; "
         "int8 AUC %.4f, pruned AUC %.4f; registered %s v%s: %s",
         student_eval.metrics["roc_auc"],
         teacher_eval.metrics["roc_auc"],
+        source_auc,
+        baseline_auc,
         student_eval.metrics["speedup_vs_teacher"],
         student_eval.metrics["parameters"],
         teacher_eval.metrics["parameters"],
@@ -295,11 +319,14 @@ def _link_parent(
         client.set_tag(record.parent_run_id, key, value)
 
 
-def _versus_teacher(ev: Evaluation, teacher: Evaluation) -> dict[str, float]:
+def _versus_teacher(ev: Evaluation, teacher: Evaluation, source_auc: float) -> dict[str, float]:
+    """Against the network teacher (agreement, speed, size) and the teacher it was distilled
+    from (`source_auc`: the ensemble's test AUC, or the network's)."""
     agree = agreement(teacher.test_scores, ev.test_scores, teacher.metrics["threshold"])
     return {
         **{f"teacher_{k}": v for k, v in agree.items()},
-        "auc_share_of_teacher": ev.metrics["roc_auc"] / teacher.metrics["roc_auc"],
+        "teacher_roc_auc": source_auc,
+        "auc_share_of_teacher": ev.metrics["roc_auc"] / source_auc,
         "speedup_vs_teacher": ev.metrics["rows_per_s"] / teacher.metrics["rows_per_s"],
         "model_speedup_vs_teacher": ev.metrics["model_rows_per_s"]
         / teacher.metrics["model_rows_per_s"],

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: the teacher and a HistGradientBoosting baseline on the same test days.
+"""Stage `evaluate`: the teacher and a HistGradientBoosting baseline on the same test days;
+the baseline's scores are kept for the ensemble teacher the student is distilled from.
 
 Every network is judged by `evaluate_network` (quality at the chosen threshold, latency per
 batch including featurization, size, and the CPU seconds one scoring pass of the test days
@@ -7,6 +8,7 @@ took), so teacher, baseline and every student variant are comparable, in money t
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,17 +18,20 @@ import numpy as np
 import pandas as pd
 
 from tasks.core import tags as tag
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import CostConfig, EvaluateConfig, Params
 from tasks.core.cost import Usage, measure
 from tasks.core.io import write_metrics as write_metric_files
 from tasks.core.layout import FEATURIZER_FILE, metrics_file
 from tasks.core.metrics import classification_metrics, latency_profile
-from tasks.data.split import Split, TrainingRecord, load_split
+from tasks.data.split import Split, TrainingRecord, load_split, recency_weights
+from tasks.model.baseline import baseline_matrix, baseline_model
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import artifact_bytes, load_model, parameter_count
 from tasks.model.predict import predict_proba
 from tasks.registry import tracking
 from tasks.registry.versions import describe_version, log_and_register
+from tasks.training.ensemble import BaselineScores, time_folds
 
 log = logging.getLogger(__name__)
 
@@ -159,35 +164,47 @@ def _model_latency(
     return {f"model_{k}": v for k, v in profile.items() if k != "batch_size"}
 
 
-def baseline_matrix(featurizer: Featurizer, frame: pd.DataFrame) -> np.ndarray:
-    encoded = featurizer.transform(frame)
-    return np.hstack([encoded.categorical.astype(np.float32), encoded.numeric])
-
-
-def evaluate_baseline(params: Params, featurizer: Featurizer, split: Split) -> Evaluation:
-    """HistGradientBoosting on the teacher's featurizer (categoricals as native categories)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    cfg, target = params.baseline, params.dataset.target.name
-    native = [card <= 255 for card in featurizer.cardinalities]  # HGB's category limit
-    categorical = native + [False] * featurizer.numeric_width
-    model = HistGradientBoostingClassifier(
-        learning_rate=cfg.learning_rate,
-        max_iter=cfg.max_iter,
-        max_leaf_nodes=cfg.max_leaf_nodes,
-        min_samples_leaf=cfg.min_samples_leaf,
-        l2_regularization=cfg.l2_regularization,
-        categorical_features=np.array(categorical),
-        early_stopping=True,
-        n_iter_no_change=cfg.n_iter_no_change,
-        random_state=params.train.seed,
-    )
+def _fit_baseline(
+    params: Params, featurizer: Featurizer, split: Split, rows: np.ndarray | slice, end: dt.date
+):
+    """The baseline fitted on `rows` of the train days (recency-weighted when configured),
+    stopped early on the validation days."""
+    target = params.dataset.target.name
+    train = split.train.iloc[rows]
+    model = baseline_model(params.baseline, featurizer, params.train.seed)
     model.fit(
-        baseline_matrix(featurizer, split.train),
-        split.train[target].to_numpy(),
+        baseline_matrix(featurizer, train),
+        train[target].to_numpy(),
+        sample_weight=recency_weights(train, end, params.train.half_life_days),
         X_val=baseline_matrix(featurizer, split.validation),
         y_val=split.validation[target].to_numpy(),
     )
+    return model
+
+
+def out_of_fold_scores(
+    params: Params, featurizer: Featurizer, split: Split, end: dt.date
+) -> np.ndarray:
+    """The baseline's probability for every train row from a model fitted without that row's
+    days (`baseline.out_of_fold` runs of consecutive days): soft targets a student can learn
+    from without the baseline's in-sample overconfidence."""
+    dates = pd.to_datetime(split.train[EVENT_DATE]).to_numpy()
+    scores = np.empty(len(split.train))
+    for held_out in time_folds(dates, params.baseline.out_of_fold):
+        kept = np.setdiff1d(np.arange(len(split.train)), held_out)
+        model = _fit_baseline(params, featurizer, split, kept, end)
+        scores[held_out] = model.predict_proba(
+            baseline_matrix(featurizer, split.train.iloc[held_out])
+        )[:, 1]
+    return scores
+
+
+def evaluate_baseline(
+    params: Params, featurizer: Featurizer, split: Split, end: dt.date
+) -> tuple[Evaluation, BaselineScores]:
+    """The baseline judged like every network, and its scores of each split for the ensemble
+    teacher (out of fold on the train days)."""
+    model = _fit_baseline(params, featurizer, split, slice(None), end)
 
     def scores(frame: pd.DataFrame) -> np.ndarray:
         return model.predict_proba(baseline_matrix(featurizer, frame))[:, 1]
@@ -198,7 +215,7 @@ def evaluate_baseline(params: Params, featurizer: Featurizer, split: Split) -> E
     evaluation = judge(
         "baseline",
         split,
-        target,
+        params.dataset.target.name,
         params.evaluate,
         val_scores,
         test_scores,
@@ -206,7 +223,10 @@ def evaluate_baseline(params: Params, featurizer: Featurizer, split: Split) -> E
     )
     evaluation.metrics.update(seconds_per_million(usage, len(test)))
     evaluation.metrics["iterations"] = int(model.n_iter_)
-    return evaluation
+    saved = BaselineScores(
+        out_of_fold_scores(params, featurizer, split, end), val_scores, test_scores
+    )
+    return evaluation, saved
 
 
 def write_metrics(cfg: EvaluateConfig, evaluation: Evaluation, extra: dict | None = None) -> Path:
@@ -234,7 +254,8 @@ def run_evaluate(params: Params) -> dict[str, dict]:
     target = params.dataset.target.name
     teacher = evaluate_network("teacher", params.train.model_dir, split, target, params.evaluate)
     featurizer = Featurizer.load(params.train.model_dir / FEATURIZER_FILE)  # no second network load
-    baseline = evaluate_baseline(params, featurizer, split)
+    baseline, baseline_scores = evaluate_baseline(params, featurizer, split, record.window.end)
+    baseline_scores.save(params.baseline.scores_path)
     plots = write_plots(params, split, [teacher, baseline], "evaluate")
 
     tracking.configure(params.tracking)

@@ -42,37 +42,56 @@ LossFn = Callable[[torch.Tensor, "TrainingData"], torch.Tensor]
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Tensors for one split or batch; `teacher_logits` only when distilling."""
+    """Tensors for one split or batch; `teacher_logits` only when distilling, `weights` only
+    with recency weighting (`train.half_life_days`)."""
 
     categorical: torch.Tensor
     numeric: torch.Tensor
     labels: torch.Tensor
     teacher_logits: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     @classmethod
     def from_encoded(
-        cls, encoded: Encoded, labels: np.ndarray, teacher_logits: np.ndarray | None = None
+        cls,
+        encoded: Encoded,
+        labels: np.ndarray,
+        teacher_logits: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
     ) -> TrainingData:
         return cls(  # row-major: training gathers rows for each batch
             torch.from_numpy(np.ascontiguousarray(encoded.categorical)),
             torch.from_numpy(np.ascontiguousarray(encoded.numeric)),
             torch.from_numpy(np.asarray(labels, dtype=np.float32)),
-            None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32)),
+            _optional_tensor(teacher_logits),
+            _optional_tensor(weights),
         )
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batch(self, index: torch.Tensor | slice) -> TrainingData:
-        soft = None if self.teacher_logits is None else self.teacher_logits[index]
-        return TrainingData(self.categorical[index], self.numeric[index], self.labels[index], soft)
+        return TrainingData(
+            self.categorical[index],
+            self.numeric[index],
+            self.labels[index],
+            None if self.teacher_logits is None else self.teacher_logits[index],
+            None if self.weights is None else self.weights[index],
+        )
 
     def to(self, device: torch.device) -> TrainingData:
         """On `device` (the very same tensors when they are there already, as on the CPU)."""
-        soft = None if self.teacher_logits is None else self.teacher_logits.to(device)
         return TrainingData(
-            self.categorical.to(device), self.numeric.to(device), self.labels.to(device), soft
+            self.categorical.to(device),
+            self.numeric.to(device),
+            self.labels.to(device),
+            None if self.teacher_logits is None else self.teacher_logits.to(device),
+            None if self.weights is None else self.weights.to(device),
         )
+
+
+def _optional_tensor(values: np.ndarray | None) -> torch.Tensor | None:
+    return None if values is None else torch.from_numpy(np.asarray(values, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -141,8 +160,16 @@ def run_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _weighted_bce(logits: torch.Tensor, targets: torch.Tensor, batch: TrainingData) -> torch.Tensor:
+    """Binary cross-entropy, a weighted mean where the rows carry recency weights."""
+    if batch.weights is None:
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    losses = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (losses * batch.weights).sum() / batch.weights.sum()
+
+
 def hard_label_loss(logits: torch.Tensor, batch: TrainingData) -> torch.Tensor:
-    return nn.functional.binary_cross_entropy_with_logits(logits, batch.labels)
+    return _weighted_bce(logits, batch.labels, batch)
 
 
 def distillation_loss(temperature: float, alpha: float) -> LossFn:
@@ -151,7 +178,7 @@ def distillation_loss(temperature: float, alpha: float) -> LossFn:
     def loss(logits: torch.Tensor, batch: TrainingData) -> torch.Tensor:
         assert batch.teacher_logits is not None
         soft_targets = torch.sigmoid(batch.teacher_logits / temperature)
-        soft = nn.functional.binary_cross_entropy_with_logits(logits / temperature, soft_targets)
+        soft = _weighted_bce(logits / temperature, soft_targets, batch)
         return alpha * temperature**2 * soft + (1 - alpha) * hard_label_loss(logits, batch)
 
     return loss

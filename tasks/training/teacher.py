@@ -21,7 +21,13 @@ from tasks.core import tags as tag
 from tasks.core.config import Params
 from tasks.core.io import fingerprint, write_json
 from tasks.core.layout import training_record
-from tasks.data.split import Split, load_split, split_windows, training_window
+from tasks.data.split import (
+    Split,
+    load_split,
+    recency_weights,
+    split_windows,
+    training_window,
+)
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet, parameter_count, save_model
 from tasks.registry import tracking
@@ -38,9 +44,10 @@ def encode(
     frame: pd.DataFrame,
     target: str,
     teacher_logits: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> TrainingData:
     return TrainingData.from_encoded(
-        featurizer.transform(frame), frame[target].to_numpy(), teacher_logits
+        featurizer.transform(frame), frame[target].to_numpy(), teacher_logits, weights
     )
 
 
@@ -80,7 +87,8 @@ def train_teacher(
         featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
     )
     model = TabularNet(net_config)
-    train_data = encode(featurizer, split.train, target)
+    weights = recency_weights(split.train, window.end, cfg.half_life_days)
+    train_data = encode(featurizer, split.train, target, weights=weights)
     val_data = encode(featurizer, split.validation, target)
 
     key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp)

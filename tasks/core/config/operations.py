@@ -74,9 +74,19 @@ class DriftConfig(StrictModel):
 
 
 class RetrainConfig(StrictModel):
-    """When the loop retrains: any trigger, unless the cooldown or too few new labels block."""
+    """When the loop retrains: the policy's trigger, unless the cooldown or too few new labels
+    block it."""
 
     mode: Literal["inline", "event"]
+    policy: Literal["cost_aware", "threshold", "calendar", "never"] = Field(
+        description="cost_aware: when the probe finds the labels since the champion's window "
+        "worth a real AUC gain worth more than a retrain costs; threshold: any drift or AUC-drop "
+        "trigger; calendar: the first tick of each month; never"
+    )
+    probe_days: int = Field(ge=1, description="newest labelled days the cost-aware probe scores")
+    min_gain: float = Field(
+        ge=0, description="the least AUC gain the cost-aware probe must find to retrain"
+    )
     max_drift_share: Fraction
     max_prediction_drift: float = Field(gt=0)
     max_auc_drop: float = Field(gt=0)
@@ -116,6 +126,9 @@ class ProductionVolume(StrictModel):
 
     rows_per_night: int = Field(gt=0)
     nights_per_model_life: int = Field(gt=0)
+    value_per_auc_point: float = Field(
+        ge=0, description="money 0.01 of AUC is worth per 1M predictions (the cost-aware policy)"
+    )
 
 
 class CostConfig(StrictModel):

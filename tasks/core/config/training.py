@@ -32,7 +32,17 @@ class TrainConfig(StrictModel):
     """The teacher and the time-based split of its window (train | validation | test)."""
 
     window: DateWindow
-    max_window_days: int = Field(ge=7)
+    max_window_days: int | None = Field(
+        default=None,
+        ge=7,
+        description="with --until, at most this many days; null: every day from window.start",
+    )
+    half_life_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="recency weighting: a row this many days older than the window's end "
+        "weighs half; null: every row weighs the same",
+    )
     validation_days: int = Field(ge=1)
     test_days: int = Field(ge=1)
     seed: int
@@ -77,6 +87,12 @@ class BaselineConfig(StrictModel):
     min_samples_leaf: int = Field(ge=1)
     l2_regularization: float = Field(ge=0)
     n_iter_no_change: int = Field(ge=1)
+    out_of_fold: int = Field(
+        ge=2,
+        description="runs of consecutive train days: the soft targets on each come from "
+        "a baseline fitted without it",
+    )
+    scores_path: Path
 
 
 VARIANTS = ("teacher", "student", "student_int8", "student_pruned", "student_pruned_int8")
@@ -99,6 +115,10 @@ class DistillConfig(StrictModel):
     schedule: Schedule
     prune: PruneConfig
     candidate: Variant
+    teacher: Literal["ensemble", "network"] = Field(
+        description="what the student learns from: ensemble, the network teacher and the "
+        "baseline blended with a weight fitted on the validation days; network, the network alone"
+    )
     calibration: Literal["platt", "temperature", "none"] = Field(
         description="fitted on the validation days (the freshest labelled days before the test "
         "days) and folded into each student's output layer, so every path serves it"

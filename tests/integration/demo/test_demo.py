@@ -32,7 +32,7 @@ def demo_project(tmp_path, base_params_dict, raw_year, monkeypatch):
         source,
         replay={"cadence_days": 7},
         drift={"reference_rows": 1000},
-        retrain={"cooldown_days": 21},
+        retrain={"cooldown_days": 21, "policy": "threshold"},  # the mechanics of a retrain
     )
     monkeypatch.chdir(tmp_path)
     params = load_params("params.yaml")

@@ -60,7 +60,8 @@ def test_drift_flags_july_but_not_late_march(year_features, base_params_dict):
 def _loop_params(root, **retrain) -> None:
     path = root / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    params["retrain"] = {**params["retrain"], **retrain}
+    # The drift triggers decide here: these tests are about what a triggered retrain does.
+    params["retrain"] = {**params["retrain"], "policy": "threshold", **retrain}
     params["drift"] = {**params["drift"], "reference_rows": 1000}
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 

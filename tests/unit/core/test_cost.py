@@ -22,7 +22,11 @@ CFG = CostConfig(
     currency="USD",
     cpu_hour=0.04,
     gpu_hour=2.5,
-    production={"rows_per_night": 1_000_000, "nights_per_model_life": 28},
+    production={
+        "rows_per_night": 1_000_000,
+        "nights_per_model_life": 28,
+        "value_per_auc_point": 1.0,
+    },
     ledger_path="ledger.json",
 )
 
