@@ -68,8 +68,7 @@ def test_probe_finds_what_new_labels_are_worth(tmp_path, base_params_dict, flips
     if flips:
         assert value.low > 0.005
         assert (
-            "worth it" in value.reason
-            and "840 readings of 2024-05-25..2024-05-31" in value.reason
+            "worth it" in value.reason and "840 readings of 2024-05-25..2024-05-31" in value.reason
         )
     else:  # more labels of the same world still help a little, less than retrain.min_gain
         assert value.gain < params.retrain.min_gain
