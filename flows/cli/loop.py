@@ -51,7 +51,9 @@ def demo(app: App, start: str, end: str) -> None:
 
 def run_replay(app: App, start: str, end: str) -> dict:
     """Run the replay with a progress bar and print its per-month table; returns its summary."""
-    app.params  # noqa: B018  (a bad params file fails before Prefect starts)
+    from tasks.core.config import require_volume
+
+    require_volume(app.params)  # a bad params file fails before Prefect starts
     prefect_defaults()
     from rich.progress import Progress
 

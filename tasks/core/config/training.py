@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.core.config.base import Fraction, StrictModel
+from tasks.core.config.base import AutoSize, Fraction, StrictModel
 from tasks.core.config.data import DateWindow
 
 
@@ -33,8 +33,16 @@ class TrainConfig(StrictModel):
 
     window: DateWindow
     max_window_days: int = Field(ge=7)
-    validation_days: int = Field(ge=1)
-    test_days: int = Field(ge=1)
+    validation_days: AutoSize = Field(
+        description="auto: the fewest days, at least min_validation_days, holding "
+        "promote.evidence.min_class_rows of each class in the data's leanest month"
+    )
+    test_days: AutoSize = Field(
+        description="the holdout; auto: the fewest days, at least min_test_days, holding "
+        "promote.evidence.min_rows rows and min_class_rows of each class in the leanest month"
+    )
+    min_validation_days: int = Field(ge=1, description="floor of validation_days: auto")
+    min_test_days: int = Field(ge=1, description="floor of test_days: auto")
     seed: int
     threads: int = Field(ge=1)
     nproc: int = Field(
