@@ -83,7 +83,7 @@ def run_replay(app: App, start: str, end: str) -> dict:
             )
 
         summary = replay_days(app.params, first, last, run_tick, advance)
-    render.print_months(summary, start, end)
+    render.print_months(summary, start, end, app.params.dataset.plural_noun)
     return summary
 
 

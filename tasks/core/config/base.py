@@ -15,6 +15,7 @@ class StrictModel(BaseModel):
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
+
 def _number_or_auto(minimum: int):
     """A validator of a whole number ≥ `minimum` or `auto`, failing with one message (a plain
     union would report one error per member)."""

