@@ -43,6 +43,12 @@ def sized(params: Params, summary: dict | None = None) -> Params:
     return require_volume(resolved)
 
 
+def measured(params: Params) -> Params:
+    """`params` with the `auto` sizes the training stages read resolved, also when they were
+    loaded before this process ingested (a flow, a test running the stages in turn)."""
+    return require_volume(with_volume(params))
+
+
 def validate(params: Params, input_path: Path | None = None) -> dict:
     from tasks.data.validate import run_validate
 
@@ -55,7 +61,7 @@ def validate(params: Params, input_path: Path | None = None) -> dict:
 def train(params: Params, until: dt.date | None = None, parent_run_id: str | None = None) -> dict:
     from tasks.training.teacher import run_train
 
-    params = require_volume(with_volume(params))  # e.g. ingested by this process just now
+    params = measured(params)
     with metered(params, "train"):
         return run_train(params, until=until, parent_run_id=parent_run_id)
 
@@ -63,6 +69,7 @@ def train(params: Params, until: dt.date | None = None, parent_run_id: str | Non
 def evaluate(params: Params) -> dict:
     from tasks.training.evaluate import run_evaluate
 
+    params = measured(params)
     with metered(params, "evaluate"):
         return run_evaluate(params)
 
@@ -70,6 +77,7 @@ def evaluate(params: Params) -> dict:
 def distill(params: Params) -> dict:
     from tasks.training.distill import run_distill
 
+    params = measured(params)
     with metered(params, "distill"):
         return run_distill(params)
 
@@ -77,6 +85,7 @@ def distill(params: Params) -> dict:
 def promote(params: Params) -> Any:
     from tasks.registry.promote import run_promote
 
+    params = measured(params)
     with metered(params, "promote"):
         decision = run_promote(params)
     _end_training(params, decision.decision)
