@@ -213,7 +213,7 @@ def resolve(raw: dict, volume: Volume | None, words: tuple[str, str]) -> dict[st
         if given == AUTO and needed < math.inf:
             resolved[need.key] = int(needed)
             continue
-        short = _shortfall(given if given != AUTO else None, rate, rows, class_rows)
+        short = _shortfall(given if given != AUTO else None, rate, (rows, class_rows), rows_word)
         if short:
             raise ConfigError(
                 f"{name} has {_per_day(rate, rows_word, need.days_with_data)}: {need.holds}"
@@ -225,8 +225,8 @@ def resolve(raw: dict, volume: Volume | None, words: tuple[str, str]) -> dict[st
                 )
                 + " / ".join(k for k in (need.rows_key, need.class_rows_key) if k)
             )
-    days = int(get(raw, "retrain.min_new_labelled_days"))
     if get(raw, "retrain.min_new_labelled_rows") == AUTO:
+        days = get(raw, "retrain.min_new_labelled_days")
         resolved["retrain.min_new_labelled_rows"] = math.ceil(days * volume.per_calendar_day.rows)
     if get(raw, "evaluate.calibration_bins") == AUTO:
         holdout = resolved.get("train.test_days", get(raw, "train.test_days"))
@@ -241,21 +241,24 @@ def resolve(raw: dict, volume: Volume | None, words: tuple[str, str]) -> dict[st
 
 def calibration_bins(holdout_rows: float, min_bin_rows: int, max_bins: int) -> int:
     """As many equal-width bins as the holdout fills with `min_bin_rows` rows each on average
-    (2 to `max_bins`): the ECE of a well-calibrated model on n rows and B bins is ≈0.3·√(B/n)
-    by chance alone (0.047 at 15 bins and 650 rows, over a 0.05 bound; 0.011 at 12,000)."""
+    (2 to `max_bins`): by chance alone a well-calibrated model on n rows and B bins reads an ECE
+    of ≈0.3·√(B/n), 0.4·√(B/n) one time in ten (15 bins, 650 rows: 0.047, 0.06 against a 0.05
+    bound; 12,000 rows: 0.011)."""
     return int(min(max_bins, max(2, holdout_rows // min_bin_rows)))
 
 
-def _shortfall(days: int | None, rate: Rate, rows: int, class_rows: int) -> str:
-    """What `days` days lack at `rate` ("holds ≈42 rows, fewer than 500"), or ""."""
+def _shortfall(days: int | None, rate: Rate, needs: tuple[int, int], rows_word: str) -> str:
+    """What `days` days lack at `rate` of `needs` (rows, rows of each class), in the data
+    set's words ("holds ≈42 readings, fewer than 500"), or ""."""
+    rows, class_rows = needs
     if days is None:  # auto with a zero rate: nothing ever fills it
         which = "positive" if rate.positives == 0 else "negative"
-        return f"can never be filled: the leanest month ({rate.month}) has no {which} rows"
+        return f"can never be filled: the leanest month ({rate.month}) has no {which} {rows_word}"
     if days * rate.rows < rows:
-        return f"holds ≈{days * rate.rows:,.0f} rows, fewer than {rows:,}"
+        return f"holds ≈{days * rate.rows:,.0f} {rows_word}, fewer than {rows:,}"
     fewer = min(days * rate.positives, days * rate.negatives)
     if fewer < class_rows:
-        return f"holds ≈{fewer:,.0f} rows of the rarer class, fewer than {class_rows:,}"
+        return f"holds ≈{fewer:,.0f} {rows_word} of the rarer class, fewer than {class_rows:,}"
     return ""
 
 

@@ -127,7 +127,7 @@ def test_a_given_holdout_too_small_for_the_data_names_the_key_and_the_number(bas
         resolve(raw, Volume.from_summary(thin), ("thin", "readings"))
     assert str(err.value) == (
         "thin has ≈3.0 readings a day in its leanest month (2023-02): the holdout "
-        "(train.test_days: 14) holds ≈42 rows, fewer than 500; set train.test_days to ≥ 167 "
+        "(train.test_days: 14) holds ≈42 readings, fewer than 500; set train.test_days to ≥ 167 "
         "(or auto), or lower promote.evidence.min_rows / promote.evidence.min_class_rows"
     )
 
