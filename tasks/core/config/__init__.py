@@ -135,6 +135,9 @@ class Params(StrictModel):
     _file: Path = PrivateAttr(default=PARAMS_FILE)
     # The keys that said `auto` in the file, with what they were resolved to.
     _resolved: dict[str, int] = PrivateAttr(default_factory=dict)
+    # Why the measured volume cannot fill a size, kept for `require_volume` (a stale summary
+    # must not stop `loopline ingest`, which measures the volume again).
+    _volume_error: str | None = PrivateAttr(default=None)
 
     @property
     def file(self) -> Path:
@@ -206,7 +209,12 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
     params._file = path
-    return with_volume(params)
+    try:
+        return with_volume(params)
+    except ConfigError as exc:  # the commands that need the sizes fail on it (require_volume)
+        unmeasured = with_volume(params, {})  # no figures: only the sizes that need none
+        unmeasured._volume_error = str(exc)
+        return unmeasured
 
 
 def with_volume(params: Params, summary: dict | None = None) -> Params:
@@ -236,7 +244,10 @@ def with_volume(params: Params, summary: dict | None = None) -> Params:
 
 def require_volume(params: Params) -> Params:
     """`params` when every `auto` key has its number; else one ConfigError line saying to
-    run ingest, which measures the volume they are sized from."""
+    run ingest, which measures the volume they are sized from; or the line saying which size
+    the measured volume cannot fill."""
+    if params._volume_error:
+        raise ConfigError(params._volume_error)
     missing = params.unresolved()
     if missing:
         raise ConfigError(

