@@ -18,7 +18,7 @@ from prefect.states import Completed
 from flows.common import IO_RETRIES, label_run, named_failure, run_logs, trigger
 from flows.dask_runner import cluster_cpu_seconds, describe, run_client, task_runner
 from flows.training import training_flow
-from tasks.core.config import Params, load_params, override
+from tasks.core.config import Params, load_params, override, require_volume
 from tasks.core.cost import Usage, measure
 from tasks.core.dates import days_between, parse_date
 from tasks.core.layout import day_paths
@@ -174,7 +174,7 @@ def _inference(
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     day = parse_date(date) if date else yesterday
     days = days_between(parse_date(start), day) if start else [day]
-    params = load_params(params_path)
+    params = require_volume(load_params(params_path))
     if retrain_policy is not None:
         params = override(params, "--policy", "retrain", policy=retrain_policy)
     label_run(

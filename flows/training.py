@@ -111,6 +111,7 @@ def _train(params_path: str, until: dt.date | None, nproc: int | None) -> Any:
         params = override(params, "--nproc", "train", nproc=nproc)
     if not Path(params.ingest.features_dir).exists():
         ingest_task(params)
+    params = stages.sized(params)  # the auto sizes, from the volume ingest measured
     validation = validate_task(params)
     window = training_window(params.train, until)
     label_run(params.registry.model_name, f"until:{window.end}", f"trigger:{trigger()}")

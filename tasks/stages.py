@@ -9,19 +9,44 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tasks.core.config import Params
+from tasks.core.config import Params, require_volume, with_volume
 from tasks.registry.ledger import metered
+
+log = logging.getLogger(__name__)
 
 
 def ingest(params: Params) -> dict:
     from tasks.data.ingest import run_ingest
 
     with metered(params, "ingest"):
-        return run_ingest(params.dataset, params.ingest, params.file)
+        summary = run_ingest(params.dataset, params.ingest, params.file)
+    sized(params, summary)
+    return summary
+
+
+def sized(params: Params, summary: dict | None = None) -> Params:
+    """`params` with its `auto` sizes resolved from the ingest summary and logged: a size the
+    data cannot fill fails here, at ingest, with the key to set."""
+    resolved = with_volume(params, summary)
+    if resolved.resolved:
+        log.info(
+            "%s: auto sizes for %s: %s",
+            params.file,
+            params.dataset.name,
+            ", ".join(f"{key} {value:,}" for key, value in resolved.resolved.items()),
+        )
+    return require_volume(resolved)
+
+
+def measured(params: Params) -> Params:
+    """`params` with the `auto` sizes the training stages read resolved, also when they were
+    loaded before this process ingested (a flow, a test running the stages in turn)."""
+    return require_volume(with_volume(params))
 
 
 def validate(params: Params, input_path: Path | None = None) -> dict:
@@ -36,6 +61,7 @@ def validate(params: Params, input_path: Path | None = None) -> dict:
 def train(params: Params, until: dt.date | None = None, parent_run_id: str | None = None) -> dict:
     from tasks.training.teacher import run_train
 
+    params = measured(params)
     with metered(params, "train"):
         return run_train(params, until=until, parent_run_id=parent_run_id)
 
@@ -43,6 +69,7 @@ def train(params: Params, until: dt.date | None = None, parent_run_id: str | Non
 def evaluate(params: Params) -> dict:
     from tasks.training.evaluate import run_evaluate
 
+    params = measured(params)
     with metered(params, "evaluate"), _of_training(params):
         return run_evaluate(params)
 
@@ -50,6 +77,7 @@ def evaluate(params: Params) -> dict:
 def distill(params: Params) -> dict:
     from tasks.training.distill import run_distill
 
+    params = measured(params)
     with metered(params, "distill"), _of_training(params):
         return run_distill(params)
 
@@ -57,6 +85,7 @@ def distill(params: Params) -> dict:
 def promote(params: Params) -> Any:
     from tasks.registry.promote import run_promote
 
+    params = measured(params)
     with metered(params, "promote"), _of_training(params):
         decision = run_promote(params)
     _end_training(params, decision.decision)

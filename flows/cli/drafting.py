@@ -40,7 +40,7 @@ def init(app: App, source: Path, name: str | None, output: Path | None) -> None:
         raise click.UsageError(f"{output} exists; pass --output with a new file name")
     frame = read_table(source)
     made = draft(sample(frame), name, str(source), len(frame))
-    text = render(made, app.params.model_dump(mode="json", by_alias=True))
+    text = render(made, app.params.as_written())  # `auto` sizes stay auto for the new data
     Params.model_validate(yaml.safe_load(text))  # the draft loads, or nothing is written
     write_text(output, text)
     features = made.dataset["features"]

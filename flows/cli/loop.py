@@ -60,7 +60,9 @@ def demo(app: App, start: str, end: str, policy: str | None) -> None:
 
 def run_replay(app: App, start: str, end: str, policy: str | None = None) -> dict:
     """Run the replay with a progress bar and print its per-month table; returns its summary."""
-    app.params  # noqa: B018  (a bad params file fails before Prefect starts)
+    from tasks.core.config import require_volume
+
+    require_volume(app.params)  # a bad params file fails before Prefect starts
     prefect_defaults()
     from rich.progress import Progress
 
@@ -91,7 +93,7 @@ def run_replay(app: App, start: str, end: str, policy: str | None = None) -> dic
             )
 
         summary = replay_days(app.params, first, last, run_tick, advance)
-    render.print_months(summary, start, end)
+    render.print_months(summary, start, end, app.params.dataset.plural_noun)
     return summary
 
 

@@ -121,13 +121,22 @@ def lineage_text(chain: dict[str, Any]) -> str:
     )
 
 
-def print_months(summary: dict, start: str, end: str) -> None:
-    """The replay's per-month table: loop, static and oracle AUC, drift, retrains."""
+def print_months(summary: dict, start: str, end: str, rows_word: str) -> None:
+    """The replay's per-month table: the data set's rows (`rows_word`: "flights"), loop,
+    static and oracle AUC, drift, retrains."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"replay {start} → {end} (static model v{summary['static_version']})")
-    columns = ("month", "rows", "loop AUC", "static AUC", "oracle AUC", "drift share", "retrains")
+    columns = (
+        "month",
+        rows_word,
+        "loop AUC",
+        "static AUC",
+        "oracle AUC",
+        "drift share",
+        "retrains",
+    )
     for column in columns:
         table.add_column(column)
     for m in summary["months"]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tasks.core.categories import category_text
 from tasks.core.config import COMPARISONS, PARAMS_FILE, DatasetConfig, IngestConfig
+from tasks.core.config.volume import volume_by_month
 from tasks.core.errors import IngestError
 from tasks.core.columns import EVENT_DATE, renamed_hint
 from tasks.core.io import fingerprint, write_metrics, write_partitioned
@@ -132,6 +133,8 @@ def _summarize(
         "days": int(out[EVENT_DATE].nunique()),
         "positive_rate": round(float(target.mean()), 4),
         "positive_rate_by_month": {k: round(float(v), 4) for k, v in monthly.items()},
+        # What the `auto` sizes of params are resolved from (tasks/core/config/volume.py).
+        "volume_by_month": volume_by_month(out[EVENT_DATE], target),
         "join_coverage": raw.join_coverage,
         "columns": list(out.columns),
         "fingerprint": fingerprint(out),

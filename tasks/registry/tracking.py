@@ -264,6 +264,8 @@ def training_params(params: Params) -> dict[str, str]:
     flat = flatten({name: config[name] for name in TRAINING_SECTIONS})
     target = config["dataset"]["target"]
     return flat | {
+        # which of the sizes above said `auto` (resolved from the measured volume)
+        "auto": ", ".join(params.resolved) or "none",
         "dataset.name": params.dataset.name,
         "dataset.target": f"{target['name']} = {target['column']} {target['op']} {target['value']}",
     }

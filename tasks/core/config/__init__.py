@@ -8,6 +8,8 @@ disagree with it. `load_params` turns every way a params file can be wrong into 
 
 from __future__ import annotations
 
+import json
+import logging
 import typing
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,10 @@ from tasks.core.config.training import (
     TrainConfig,
     Variant,
 )
+from tasks.core.config.volume import AUTO, AUTO_KEYS, Volume, get, put, resolve
 from tasks.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "COMPARISONS",
@@ -98,6 +103,8 @@ __all__ = [
     "Variant",
     "load_params",
     "override",
+    "require_volume",
+    "with_volume",
 ]
 
 
@@ -129,11 +136,33 @@ class Params(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     # The file these params were read from: messages and pages name it, not "params.yaml".
     _file: Path = PrivateAttr(default=PARAMS_FILE)
+    # The keys that said `auto` in the file, with what they were resolved to.
+    _resolved: dict[str, int] = PrivateAttr(default_factory=dict)
+    # Why the measured volume cannot fill a size, kept for `require_volume` (a stale summary
+    # must not stop `loopline ingest`, which measures the volume again).
+    _volume_error: str | None = PrivateAttr(default=None)
 
     @property
     def file(self) -> Path:
         """The params file these were read from (`--params`)."""
         return self._file
+
+    @property
+    def resolved(self) -> dict[str, int]:
+        """`{"train.test_days": 14, ...}`: each `auto` key and the number it stands for."""
+        return dict(self._resolved)
+
+    def as_written(self) -> dict[str, Any]:
+        """The params as a plain dict with the `auto` keys as written (a template: `init`)."""
+        raw = self.model_dump(mode="json", by_alias=True)
+        for key in self._resolved:
+            put(raw, key, AUTO)
+        return raw
+
+    def unresolved(self) -> list[str]:
+        """Keys still saying `auto`: their size needs the volume ingest measures."""
+        raw = self.model_dump(mode="json", by_alias=True)
+        return [key for key in AUTO_KEYS if get(raw, key) == AUTO]
 
     @model_validator(mode="after")
     def _rules_match_features(self) -> Params:
@@ -183,7 +212,62 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
     params._file = path
+    try:
+        return with_volume(params)
+    except ConfigError as exc:  # the commands that need the sizes fail on it (require_volume)
+        unmeasured = with_volume(params, {})  # no figures: only the sizes that need none
+        unmeasured._volume_error = str(exc)
+        return unmeasured
+
+
+def with_volume(params: Params, summary: dict | None = None) -> Params:
+    """`params` with each `auto` key resolved from the volume ingest measured (`summary`, else
+    the file at ingest.summary_path, when it is this data set's), and every size checked
+    against it: a size the data cannot fill is one ConfigError line naming the key to set.
+    Without a summary the keys that need the volume stay `auto` (`require_volume`)."""
+    if summary is None:
+        summary = _read_summary(params.ingest.summary_path)
+    if summary is not None and summary.get("dataset") != params.dataset.name:
+        summary = None  # another data set's figures say nothing about this one
+    raw = params.as_written()
+    volume = Volume.from_summary(summary) if summary else None
+    try:
+        values = resolve(raw, volume, (params.dataset.name, params.dataset.plural_noun))
+    except ConfigError as exc:
+        raise ConfigError(f"{params.file}: {exc}") from None
+    for key, value in values.items():
+        put(raw, key, value)
+    resolved = Params.model_validate(raw)
+    resolved._file = params.file
+    resolved._resolved = values
+    if values:
+        log.debug("%s: auto sizes %s", params.file, values)
+    return resolved
+
+
+def require_volume(params: Params) -> Params:
+    """`params` when every `auto` key has its number; else one ConfigError line saying to
+    run ingest, which measures the volume they are sized from; or the line saying which size
+    the measured volume cannot fill."""
+    if params._volume_error:
+        raise ConfigError(params._volume_error)
+    missing = params.unresolved()
+    if missing:
+        raise ConfigError(
+            f"{params.file}: {', '.join(missing)}: auto, sized from the volume ingest measures "
+            f"into {params.ingest.summary_path}, which has no figures for "
+            f"{params.dataset.name}; run `loopline --params {params.file} ingest` first "
+            "(or set them to numbers)"
+        )
     return params
+
+
+def _read_summary(path: Path) -> dict | None:
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def override(params: Params, origin: str, section: str, **values: Any) -> Params:
@@ -196,6 +280,8 @@ def override(params: Params, origin: str, section: str, **values: Any) -> Params
     except ValidationError as exc:
         raise ConfigError(f"{origin}: " + "; ".join(_describe(e) for e in exc.errors())) from None
     changed._file = params.file
+    given = {f"{section}.{name}" for name in values}  # a number given now is no longer auto
+    changed._resolved = {k: v for k, v in params.resolved.items() if k not in given}
     return changed
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from tasks.core.columns import RESERVED
-from tasks.core.config.base import Fraction, StrictModel
+from tasks.core.config.base import AutoSize, Fraction, StrictModel
 
 
 class SourceConfig(StrictModel):
@@ -171,5 +171,5 @@ class ValidateConfig(StrictModel):
     quarantine_dir: Path
     report_dir: Path
     max_bad_fraction: Fraction
-    min_rows: int = Field(ge=1)
+    min_rows: AutoSize = Field(description="auto: 2 x promote.evidence.min_rows")
     rules: dict[str, ColumnRule]

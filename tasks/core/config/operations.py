@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.core.config.base import Fraction, StrictModel
+from tasks.core.config.base import AutoCount, AutoSize, Fraction, StrictModel
 
 SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss)://[^\s:/]+:\d{1,5}")
 
@@ -66,8 +66,16 @@ class DriftConfig(StrictModel):
 
     reference_rows: int = Field(ge=100)
     max_rows: int = Field(ge=100, description="current rows above this are sampled (logged)")
-    window_days: int = Field(ge=1, description="trailing days of batches compared at once")
-    performance_days: int = Field(ge=1, description="labelled days the AUC is measured on")
+    window_days: AutoSize = Field(
+        description="trailing days with data compared at once; auto: the fewest, at least "
+        "min_days, holding min_window_rows rows in the data's leanest month"
+    )
+    performance_days: AutoSize = Field(
+        description="labelled days with data the live AUC is measured on; auto: the fewest, "
+        "at least min_days, holding promote.evidence.min_rows and min_class_rows of each class"
+    )
+    min_days: int = Field(ge=1, description="floor of window_days and performance_days: auto")
+    min_window_rows: int = Field(ge=1, description="rows an auto drift window holds")
     report_dir: Path
     experiment: str
     seed: int
@@ -91,7 +99,10 @@ class RetrainConfig(StrictModel):
     max_prediction_drift: float = Field(gt=0)
     max_auc_drop: float = Field(gt=0)
     cooldown_days: int = Field(ge=0)
-    min_new_labelled_rows: int = Field(ge=0)
+    min_new_labelled_rows: AutoCount = Field(
+        description="auto: min_new_labelled_days days' rows in the data's leanest month"
+    )
+    min_new_labelled_days: int = Field(ge=0)
     state_path: Path
     runs_dir: Path = Field(
         description="each retrain of the loop writes its models and reports under "

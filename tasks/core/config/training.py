@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tasks.core.config.base import Fraction, StrictModel
+from tasks.core.config.base import AutoSize, Fraction, StrictModel
 from tasks.core.config.data import DateWindow
 
 
@@ -43,8 +43,16 @@ class TrainConfig(StrictModel):
         description="recency weighting: a row this many days older than the window's end "
         "weighs half; null: every row weighs the same",
     )
-    validation_days: int = Field(ge=1)
-    test_days: int = Field(ge=1)
+    validation_days: AutoSize = Field(
+        description="auto: the fewest days, at least min_validation_days, holding "
+        "promote.evidence.min_rows rows and min_class_rows of each class in the leanest month"
+    )
+    test_days: AutoSize = Field(
+        description="the holdout; auto: the fewest days, at least min_test_days, holding "
+        "promote.evidence.min_rows rows and min_class_rows of each class in the leanest month"
+    )
+    min_validation_days: int = Field(ge=1, description="floor of validation_days: auto")
+    min_test_days: int = Field(ge=1, description="floor of test_days: auto")
     seed: int
     threads: int = Field(ge=1)
     nproc: int = Field(
@@ -64,7 +72,12 @@ class EvaluateConfig(StrictModel):
     threshold: float | Literal["max_f1"] = Field(
         description="a fixed score threshold, or max_f1: the F1-optimal one on the validation days"
     )
-    calibration_bins: int = Field(ge=2)
+    calibration_bins: AutoSize = Field(
+        description="equal-width bins of the ECE; auto: as many as the holdout fills with "
+        "min_bin_rows rows each, 2 to max_calibration_bins"
+    )
+    min_bin_rows: int = Field(ge=1, description="rows per bin calibration_bins: auto aims at")
+    max_calibration_bins: int = Field(ge=2)
     latency_batch_size: int = Field(ge=1)
     latency_repeats: int = Field(ge=1)
     cost_passes: int = Field(ge=1, description="timed scoring passes of the test; cheapest wins")

@@ -18,6 +18,7 @@ CFG = RetrainConfig(
     max_auc_drop=0.03,
     cooldown_days=14,
     min_new_labelled_rows=5000,
+    min_new_labelled_days=6,
     state_path="state.json",
     runs_dir="runs",
 )

@@ -49,6 +49,7 @@ def _params(base_params_dict: dict, validated, rows_per_night: int = 1_000_000) 
     raw["validate"]["rules"] = {}
     raw["validate"]["validated_dir"] = str(validated)
     raw["train"]["window"] = {"start": str(START), "end": str(CHAMPION_END)}
+    raw["train"] |= {"validation_days": 7, "test_days": 14}  # as `auto` resolves them here
     raw["baseline"]["max_iter"] = 60
     raw["cost"]["production"]["rows_per_night"] = rows_per_night
     return Params.model_validate(raw)
