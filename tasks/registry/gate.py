@@ -38,6 +38,8 @@ class Measured:
     auc: float
     ece: float
     latency_ms_p95: float
+    # The candidate's: the median of its per-call latency over the champion's, timed in turns.
+    latency_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,9 @@ def _versus_champion(
             )
         )
     bound = max(cfg.max_ece, champion.ece + cfg.max_ece_increase)
-    ratio = candidate.latency_ms_p95 / champion.latency_ms_p95
+    ratio = candidate.latency_ratio
+    if ratio is None:
+        ratio = candidate.latency_ms_p95 / champion.latency_ms_p95
     checks += [
         Check(
             "calibration",
@@ -225,8 +229,9 @@ def _versus_champion(
             ratio <= cfg.timing.max_latency_ratio,
             ratio,
             cfg.timing.max_latency_ratio,
-            f"p95 {candidate.latency_ms_p95:.2f} vs {champion.latency_ms_p95:.2f} ms per batch, "
-            f"measured in turns: {ratio:.2f}x vs {cfg.timing.max_latency_ratio}x",
+            f"{ratio:.2f}x the champion's time per batch (median of calls timed in turns; "
+            f"p95 {candidate.latency_ms_p95:.2f} vs {champion.latency_ms_p95:.2f} ms) vs "
+            f"{cfg.timing.max_latency_ratio}x",
         ),
     ]
     return checks

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -25,10 +26,9 @@ from tasks.core.config import Params
 from tasks.core.io import write_metrics
 from tasks.core.layout import CANDIDATE, FEATURE_TABLE_REPORT, metrics_file, validation_report
 from tasks.core.metrics import (
-    best_of_rounds,
     classification_metrics,
-    latency_profile,
     paired_auc_difference,
+    timed_in_turns,
 )
 from tasks.data.split import TrainingRecord, load_split
 from tasks.model.predict import predict_proba
@@ -77,26 +77,34 @@ class _Loaded:
 def measure_side_by_side(
     params: Params, models: list[_Loaded], target: np.ndarray
 ) -> dict[str, Measured]:
-    """AUC and ECE of each model on the holdout, and their latency p95 per batch of
-    `evaluate.latency_batch_size` raw rows (featurization included) timed in interleaved
-    rounds in this process, the best round of each kept."""
+    """AUC and ECE of each model on the holdout, and their latency per batch of
+    `evaluate.latency_batch_size` raw rows (featurization included), timed call by call in
+    turns in this process: each one's best round p95, and the candidate's median per-turn
+    ratio to the champion (the first model is the candidate)."""
     cfg = params.evaluate
-    size = min(cfg.latency_batch_size, len(target))
 
-    def latency(model: _Loaded) -> float:
-        def predict(start: int, stop: int) -> object:
-            return predict_proba(model.model, model.featurizer, model.rows.iloc[start:stop])
+    def predict(model: _Loaded) -> Callable[[int, int], object]:
+        return lambda start, stop: predict_proba(
+            model.model, model.featurizer, model.rows.iloc[start:stop]
+        )
 
-        return latency_profile(predict, len(target), size, cfg.latency_repeats)["latency_ms_p95"]
-
-    best = best_of_rounds(
-        {m.version: (lambda m=m: latency(m)) for m in models}, params.promote.timing.rounds
+    timings = timed_in_turns(
+        {m.version: predict(m) for m in models},
+        len(target),
+        cfg.latency_batch_size,
+        cfg.latency_repeats,
+        params.promote.timing.rounds,
     )
     measured = {}
+    candidate, others = models[0].version, [m.version for m in models[1:]]
     for model in models:
         figures = classification_metrics(target, model.scores, 0.5, cfg.calibration_bins)
         measured[model.version] = Measured(
-            model.version, figures["roc_auc"], figures["ece"], best[model.version]
+            model.version,
+            figures["roc_auc"],
+            figures["ece"],
+            timings.best_round_p95_ms(model.version),
+            timings.ratio(candidate, others[0]) if model.version == candidate and others else None,
         )
     return measured
 

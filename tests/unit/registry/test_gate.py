@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from tasks.core.config import PromoteConfig
-from tasks.core.metrics import best_of_rounds, paired_auc_difference
+from tasks.core.metrics import WARMUP_CALLS, paired_auc_difference, timed_in_turns
 from tasks.registry.gate import (
     INSUFFICIENT,
     PROMOTED,
@@ -162,17 +163,34 @@ def test_small_samples_give_wide_intervals():
     assert widths[300] > 5 * widths[30_000]
 
 
-def test_best_of_rounds_keeps_each_lowest_and_alternates_the_order():
+def test_timed_in_turns_alternates_call_by_call_on_the_same_rows():
     calls = []
-    figures = {"a": iter([5.0, 3.0, 4.0]), "b": iter([9.0, 7.0, 8.0])}
 
-    def measure(name):
-        def run():
-            calls.append(name)
-            return next(figures[name])
+    def model(name, ms):
+        def predict(start, stop):
+            calls.append((name, start, stop))
+            time.sleep(ms / 1000)
 
-        return run
+        return predict
 
-    best = best_of_rounds({"a": measure("a"), "b": measure("b")}, rounds=3)
-    assert best == {"a": 3.0, "b": 7.0}
-    assert calls == ["a", "b", "b", "a", "a", "b"]
+    timings = timed_in_turns({"a": model("a", 1), "b": model("b", 6)}, 10, 4, repeats=3, rounds=2)
+    assert 1 <= timings.best_round_p95_ms("a") < timings.best_round_p95_ms("b")
+    assert 3 < timings.ratio("b", "a") < 7
+    timed = calls[2 * WARMUP_CALLS :]
+    assert len(timed) == 2 * 3 * 2
+    assert [n for n, _, _ in timed[:6]] == ["a", "b", "b", "a", "a", "b"]  # turns alternate
+    # every call scores the same number of rows, both models the same slice in a turn
+    assert {stop - start for _, start, stop in timed} == {4}
+    assert timed[0][1:] == timed[1][1:] and timed[2][1:] == timed[3][1:]
+
+
+def test_the_turn_ratio_ignores_what_disturbs_both_models_alike():
+    from tasks.core.metrics import TurnTimings
+
+    base = np.full(20, 0.002)
+    disturbed = base.copy()
+    disturbed[[3, 11, 17]] = 0.2  # preempted turns slow both models of the turn
+    timings = TurnTimings({"a": disturbed * 1.1, "b": disturbed}, rounds=2)
+    assert timings.ratio("a", "b") == pytest.approx(1.1)
+    # while the ratio of the p95s is whatever the preemptions made it
+    assert timings.best_round_p95_ms("a") > 50 * 2.0
