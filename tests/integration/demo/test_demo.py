@@ -94,10 +94,15 @@ def test_demo_replays_weekly_and_writes_the_summary(demo_project, prefect_harnes
     # Four figures: monthly AUC, drift, cumulative cost, and the compression frontier.
     assert page.count("<svg") == 4
     assert "inference share of lifetime cost" in page
-    frontier = json.loads((demo_project / "reports/metrics/frontier.json").read_text())
+    # the page describes the newest training: the loop's retrain, in its own run folder
+    from tasks.core.layout import latest_training
+
+    metrics_dir = demo_project / latest_training(params).evaluate.metrics_dir
+    assert metrics_dir.parent.parent.name.startswith("until-")
+    frontier = json.loads((metrics_dir / "frontier.json").read_text())
     for row in frontier:  # every variant of the latest training is on the page
         assert f"<td>{row['variant']}</td>" in page
-    selected = json.loads((demo_project / "reports/metrics/candidate.json").read_text())
+    selected = json.loads((metrics_dir / "candidate.json").read_text())
     assert f"Registered: {selected['selection']}" in page  # which variant, and why
     assert "http" not in page.split("<svg")[0].split("make ui")[0]  # nothing fetched to show it
     assert f"v{retrains[0]['promotion']['version']}" in page
