@@ -61,18 +61,19 @@ def demo(app: App, start: str, end: str, policy: str | None) -> None:
 def run_replay(app: App, start: str, end: str, policy: str | None = None) -> dict:
     """Run the replay with a progress bar and print its per-month table; returns its summary."""
     from tasks.core.config import require_volume
+    from tasks.core.dates import days_between
 
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    days_between(first, last)  # a reversed range fails first, before any other work
     require_volume(app.params)  # a bad params file fails before Prefect starts
     prefect_defaults()
     from rich.progress import Progress
 
     from flows.inference import inference_for
-    from tasks.core.dates import days_between
     from tasks.simulation.replay import replay as replay_days
 
     inference = inference_for(app.params)  # score.runner applies to every tick
 
-    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     with Progress(transient=False) as progress:
         task = progress.add_task("replay", total=len(days_between(first, last)))
 

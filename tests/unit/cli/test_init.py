@@ -8,7 +8,10 @@ from helpers import run_cli, sensor_readings
 from tasks.core.config import load_params
 
 
-def test_init_writes_a_draft_that_loads_and_never_overwrites(tmp_path, base_params_dict):
+def test_init_writes_a_draft_that_loads_and_never_overwrites(
+    tmp_path, base_params_dict, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # `auto` sizes resolve from ./reports: the project's, not ours
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(base_params_dict, sort_keys=False))
     sensor_readings().to_csv(tmp_path / "readings.csv", index=False)
     code, out, err = run_cli("init", "--input", "readings.csv", "--name", "plant", cwd=tmp_path)
