@@ -32,7 +32,6 @@ from tasks.core.metrics import paired_auc_difference
 from tasks.model.baseline import baseline_matrix, baseline_model
 from tasks.model.featurize import Featurizer
 from tasks.registry import ledger
-from tasks.registry.aliases import registry_client
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,7 @@ class RetrainValue:
 def training_cost(params: Params, version: str) -> float:
     """What `version` cost to train, as the gate charged it (0 where it was never charged: any
     real gain is then worth a retrain)."""
-    tags = registry_client(params).get_model_version(params.registry.model_name, version).tags
-    return ledger.version_costs(tags, None, params.cost)["training_cost"] or 0.0
+    return ledger.registered_version_costs(params, version)["training_cost"] or 0.0
 
 
 def expected_benefit(params: Params, gain: float) -> float:

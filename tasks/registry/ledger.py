@@ -174,6 +174,13 @@ def scoring_cost(usage: Usage, rows: int, cfg: CostConfig) -> dict[str, Any]:
     }
 
 
+def registered_version_costs(params: Params, version: str) -> dict:
+    """`version_costs` of a registered version of `registry.model_name`, from its own tags."""
+    client = tracking.client(params.tracking)
+    tags = client.get_model_version(params.registry.model_name, version).tags
+    return version_costs(tags, None, params.cost)
+
+
 def version_costs(tags: dict[str, str], gate_latency_ms: float | None, cfg: CostConfig) -> dict:
     """What `loopline status` shows of a version: its training cost, cost per 1M predictions,
     latency p95 (the version's tag, else the gate's figure) and its projected lifetime."""

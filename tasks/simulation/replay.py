@@ -9,6 +9,7 @@ loop's value can be read per month: loop vs static vs oracle AUC on the same lab
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -91,11 +92,12 @@ def replay(
     served = [frame for frame in scored if len(frame)] or scored  # days without data add none
     table = monthly_table(params, pd.concat(served, ignore_index=True), pd.DataFrame(records))
     final = resolve_champion(params)
+    costs = functools.partial(ledger.registered_version_costs, params)
     summary = {
         **head,
         "complete": True,
-        "static_training_cost": version_costs(params, static.version)["training_cost"],
-        "final_champion": {"version": final.version, **version_costs(params, final.version)},
+        "static_training_cost": costs(static.version)["training_cost"],
+        "final_champion": {"version": final.version, **costs(final.version)},
         "months": table,
         "gate_record": audit_decisions(params),
         "ticks": records,
@@ -112,13 +114,6 @@ def replay(
     }
     write_json(replay_summary_path(params), summary)
     return summary
-
-
-def version_costs(params: Params, version: str) -> dict[str, Any]:
-    """What a version cost to train and costs per 1M predictions, as recorded on it."""
-
-    tags = registry_client(params).get_model_version(params.registry.model_name, version).tags
-    return ledger.version_costs(tags, None, params.cost)
 
 
 class _Comparison:
