@@ -67,6 +67,14 @@ def recency_weights(frame: pd.DataFrame, end: dt.date, half_life_days: float | N
     return 0.5 ** (age / half_life_days)
 
 
+def freshest_labelled(split: Split, days: int) -> pd.DataFrame:
+    """The labelled rows of the `days` days before the test days: the validation days, and
+    training days when `days` reaches further back."""
+    start = split.windows.test.start - dt.timedelta(days=days)
+    train = split.train.loc[pd.to_datetime(split.train[EVENT_DATE]).dt.date >= start]
+    return pd.concat([train, split.validation], ignore_index=True)
+
+
 def split_windows(window: DateWindow, validation_days: int, test_days: int) -> SplitWindows:
     day = dt.timedelta(days=1)
     test_start = window.end - (test_days - 1) * day

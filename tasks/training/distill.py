@@ -16,15 +16,13 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 from tasks.core import tags as tag
-from tasks.core.config import Params
+from tasks.core.config import DistillConfig, Params
 from tasks.core.io import write_json
 from tasks.core.io import write_metrics as write_metric_files
 from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
 from tasks.core.metrics import agreement, classification_metrics
-from tasks.data.split import TrainingRecord, load_split, recency_weights
+from tasks.data.split import Split, TrainingRecord, freshest_labelled, load_split, recency_weights
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
 from tasks.model.predict import predict_logits, predict_proba
@@ -150,7 +148,7 @@ def run_distill(params: Params) -> dict[str, dict]:
         )
         folders = variant_folders(params)
         for name, model in (("student", result.model), ("student_pruned", pruned)):
-            calibration = _calibrate(model, featurizer, split.validation, target, cfg.calibration)
+            calibration = _calibrate(model, featurizer, split, target, cfg)
             mlflow.log_params(
                 {f"{name}_calibration_{k}": v for k, v in dataclasses.asdict(calibration).items()}
             )
@@ -279,18 +277,30 @@ def run_distill(params: Params) -> dict[str, dict]:
 
 
 def _calibrate(
-    model: TabularNet, featurizer: Featurizer, days: pd.DataFrame, target: str, method: str
+    model: TabularNet, featurizer: Featurizer, split: Split, target: str, cfg: DistillConfig
 ) -> Calibration:
-    """Fit the calibration on `days` (the validation days) and fold it into `model`."""
-    logits = predict_logits(model, featurizer, days)
-    calibration = fit_calibration(logits, days[target].to_numpy(), method)
+    """Fit the calibration on the validation days, its level on the freshest
+    `calibration_level_days`, and fold it into `model`."""
+    days = split.validation
+    level = freshest_labelled(split, cfg.calibration_level_days)
+    calibration = fit_calibration(
+        predict_logits(model, featurizer, days),
+        days[target].to_numpy(),
+        cfg.calibration,
+        level=(predict_logits(model, featurizer, level), level[target].to_numpy()),
+    )
     fold_into_output(model, calibration)
     log.info(
-        "distill: calibrated (%s: logit x %.3f %+.3f) on %d validation rows",
-        method,
+        "distill: calibrated (%s: logit x %.3f %+.3f) on %d validation rows, level on %d rows "
+        "of the last %d days (delay rate %.3f; validation days %.3f)",
+        cfg.calibration,
         calibration.scale,
         calibration.shift,
         len(days),
+        len(level),
+        cfg.calibration_level_days,
+        level[target].mean(),
+        days[target].mean(),
     )
     return calibration
 

@@ -113,6 +113,7 @@ def evaluate_network(
     evaluation.metrics.update(_model_latency(model, featurizer, test, cfg))
     evaluation.metrics["parameters"] = parameter_count(model)
     evaluation.metrics["artifact_bytes"] = artifact_bytes(folder)
+    evaluation.metrics["quantized"] = int(model.config.quantized)
     return evaluation
 
 

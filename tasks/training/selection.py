@@ -42,9 +42,13 @@ def select_variant(
     """`fixed`: the variant named in params. `cheapest_within`: among the eligible variants
     (the teacher only if allowed) within `auc_tolerance` of the best eligible test AUC, the
     cheapest per 1M predictions. Measured costs within `cost_tie_ratio` of the cheapest are a
-    tie, won by the fewest parameters, then the fewest artifact bytes, then the name: timing
-    noise cannot change the answer for one data set and seed unless a variant's cost sits at
-    the edge of the band (AUCs, parameters and bytes do not vary with machine load)."""
+    tie, won by the fewest parameters, then a float variant over a quantized one, then the
+    fewest artifact bytes, then the name: timing noise cannot change the answer for one data
+    set and seed unless a variant's cost sits at the edge of the band (AUCs, parameters and
+    bytes do not vary with machine load). A quantized variant only approximates its float twin
+    and, for small networks on a CPU, is often slower per call (dynamic int8 quantizes each
+    batch's activations: 2.7x the float student's time in a flights retrain), so it must be
+    cheaper beyond the band to be chosen."""
     eligible = [name for name in candidates if allow_teacher or name != "teacher"]
     if policy == "fixed":
         return Selection(
@@ -61,13 +65,14 @@ def select_variant(
         tied,
         key=lambda n: (
             candidates[n].get("parameters", 0),
+            candidates[n].get("quantized", 0),
             candidates[n]["artifact_bytes"],
             n,
         ),
     )
     tie = (
         f"; {len(tied)} within {cost_tie_ratio}x of the cheapest, a tie won by the fewest "
-        "parameters, then bytes"
+        "parameters, then float over int8, then bytes"
         if len(tied) > 1
         else ""
     )

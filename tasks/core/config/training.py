@@ -136,6 +136,11 @@ class DistillConfig(StrictModel):
         description="fitted on the validation days (the freshest labelled days before the test "
         "days) and folded into each student's output layer, so every path serves it"
     )
+    calibration_level_days: int = Field(
+        ge=1,
+        description="platt's shift is refitted on this many freshest labelled days before the "
+        "test days (at least the validation days): the base rate the scores aim at",
+    )
     model_dir: Path
     int8_dir: Path
     pruned_dir: Path

@@ -57,3 +57,18 @@ def test_none_and_single_class_days_keep_the_identity():
 def test_a_map_that_would_reverse_the_ranking_is_refused():
     logits, y = _shifted_days(2000, 0.3, seed=0)
     assert fit_calibration(-logits, y, "platt") == Calibration("platt")  # scale <= 0: identity
+
+
+def test_the_level_comes_from_the_longer_stretch_and_the_scale_from_the_validation_days():
+    """A stormy validation week (rate .40) in a month at .20: the shift follows the month."""
+    week_logits, week_y = _shifted_days(3000, 0.40, seed=0)
+    month_logits, month_y = _shifted_days(12000, 0.20, seed=1)
+    test_logits, test_y = _shifted_days(6000, 0.20, seed=2)
+    on_the_week = fit_calibration(week_logits, week_y, "platt")
+    levelled = fit_calibration(week_logits, week_y, "platt", level=(month_logits, month_y))
+    assert levelled.scale == on_the_week.scale
+    assert levelled.shift < on_the_week.shift
+    before = _ece(test_y, on_the_week.scale * test_logits + on_the_week.shift)
+    after = _ece(test_y, levelled.scale * test_logits + levelled.shift)
+    assert before > 0.1
+    assert after < 0.03

@@ -183,9 +183,19 @@ def test_the_cheapest_variant_within_tolerance_is_selected():
     assert _select(tolerance=0.002).variant == "student"
 
 
-def test_equal_costs_go_to_the_smaller_artifact():
+def test_equal_costs_go_to_the_smaller_artifact_but_a_quantized_one_must_be_cheaper():
     table = {**TABLE, "student_int8": (0.751, 1.0, 40)}  # as cheap as the pruned one, smaller
     assert _select(table).variant == "student_int8"
+    candidates = _candidates(table)
+    candidates["student_int8"]["quantized"] = 1
+    chosen = select_variant(candidates, "cheapest_within", 0.005, "student", False, "USD", 2.0)
+    assert chosen.variant == "student_pruned"  # a tie: the float variant wins
+    assert "then float over int8" in chosen.reason
+    candidates["student_int8"]["cost_per_million"] = 0.4  # cheaper beyond the 2x band
+    assert (
+        select_variant(candidates, "cheapest_within", 0.005, "student", False, "USD", 2.0).variant
+        == "student_int8"
+    )
 
 
 def test_costs_within_the_tie_band_never_decide(base_params_dict):
