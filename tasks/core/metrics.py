@@ -201,6 +201,53 @@ def paired_auc_difference(
     }
 
 
+def paired_ece_difference(
+    y_true: Any,
+    scores_a: Any,
+    scores_b: Any,
+    groups: Any,
+    bins: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, float]:
+    """ECE(a) - ECE(b) on the same rows, with a paired bootstrap interval that resamples whole
+    `groups` (days): a day's base rate moves every row of it together (one stormy day lifts them
+    all), so days, not rows, are the units calibration varies by. Seeded, like the AUC's."""
+    y, a = _binary_inputs(y_true, scores_a)
+    _, b = _binary_inputs(y_true, scores_b)
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    days = int(group.max()) + 1
+
+    def per_day_bins(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cell = group * bins + np.minimum((s * bins).astype(int), bins - 1)
+        shape = (days, bins)
+        return (
+            np.bincount(cell, minlength=days * bins).reshape(shape),
+            np.bincount(cell, weights=s, minlength=days * bins).reshape(shape),
+            np.bincount(cell, weights=y, minlength=days * bins).reshape(shape),
+        )
+
+    tables = [per_day_bins(a), per_day_bins(b)]
+
+    def ece(weights: np.ndarray, table: tuple[np.ndarray, ...]) -> np.ndarray:
+        counts, score_sums, positive_sums = (weights @ part for part in table)
+        return np.abs(score_sums - positive_sums).sum(axis=-1) / counts.sum(axis=-1)
+
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(days, np.full(days, 1 / days), size=resamples).astype(float)
+    differences = ece(draws, tables[0]) - ece(draws, tables[1])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    whole = np.ones(days)
+    return {
+        "difference": float(ece(whole, tables[0]) - ece(whole, tables[1])),
+        "low": float(low),
+        "high": float(high),
+        "groups": float(days),
+    }
+
+
 @dataclass(frozen=True)
 class TurnTimings:
     """Seconds per call of each model, timed in turns: call i of every model met the same

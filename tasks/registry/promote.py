@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 
 from tasks.core import tags as tag
+from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params
 from tasks.core.io import write_metrics
 from tasks.core.layout import CANDIDATE, FEATURE_TABLE_REPORT, metrics_file, validation_report
 from tasks.core.metrics import (
     classification_metrics,
     paired_auc_difference,
+    paired_ece_difference,
     timed_in_turns,
 )
 from tasks.data.split import TrainingRecord, load_split
@@ -137,7 +139,8 @@ def judge(
             models.pop()
     load = os.getloadavg()[0]
     measured = measure_side_by_side(params, models, target)
-    difference = None
+    difference = ece_difference = None
+    bins = params.evaluate.calibration_bins
     if len(models) == 2:
         figures = paired_auc_difference(
             target,
@@ -148,6 +151,19 @@ def judge(
             cfg.evidence.seed,
         )
         difference = Difference(figures["difference"], figures["low"], figures["high"])
+        ece_figures = paired_ece_difference(
+            target,
+            models[0].scores,
+            models[1].scores,
+            holdout[EVENT_DATE],
+            bins,
+            cfg.evidence.resamples,
+            cfg.evidence.confidence,
+            cfg.evidence.seed,
+        )
+        ece_difference = Difference(
+            ece_figures["difference"], ece_figures["low"], ece_figures["high"]
+        )
     checks = gate_checks(
         cfg,
         validation_passed=validation_passed,
@@ -157,6 +173,7 @@ def judge(
         holdout=Holdout(len(target), int(target.sum())),
         champion=measured[models[1].version] if len(models) == 2 else None,
         difference=difference,
+        ece_difference=ece_difference,
     )
     if baseline_auc is not None:
         checks.append(_beside_baseline(measured[version].auc, baseline_auc))

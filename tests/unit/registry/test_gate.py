@@ -12,7 +12,13 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from tasks.core.config import PromoteConfig
-from tasks.core.metrics import WARMUP_CALLS, paired_auc_difference, timed_in_turns
+from tasks.core.metrics import (
+    WARMUP_CALLS,
+    classification_metrics,
+    paired_auc_difference,
+    paired_ece_difference,
+    timed_in_turns,
+)
 from tasks.registry.gate import (
     INSUFFICIENT,
     PROMOTED,
@@ -43,6 +49,7 @@ def _gate(candidate, champion=None, difference=None, holdout=ENOUGH, **kwargs):
         holdout=holdout,
         champion=champion,
         difference=difference,
+        ece_difference=kwargs.get("ece_difference"),
     )
     return checks, verdict(checks), {c.name for c in checks if not c.passed}
 
@@ -128,6 +135,48 @@ def test_calibration_is_relative_to_the_champion_later():
     assert kind == PROMOTED  # within the champion's ECE + max_ece_increase
     _, kind, failed = _gate(_measured(ece=0.09 + CFG.max_ece_increase + 0.01), champion, difference)
     assert kind == REJECTED and failed == {"calibration"}
+
+
+def test_a_worse_calibration_the_days_cannot_tell_apart_is_not_held_against_a_candidate():
+    difference = Difference(0.01, 0.002, 0.018)
+    champion = _measured("1", ece=0.022)  # a lucky fortnight for the champion
+    noisy = Difference(0.040, -0.010, 0.090)  # worse by .04, but within what the days move
+    _, kind, _ = _gate(_measured(ece=0.062), champion, difference, ece_difference=noisy)
+    assert kind == PROMOTED
+    shown = Difference(0.245, 0.200, 0.290)  # a validation week's base rate chased: clear
+    _, kind, failed = _gate(_measured(ece=0.267), champion, difference, ece_difference=shown)
+    assert kind == REJECTED and failed == {"calibration"}
+
+
+def _days_with_rates(rates: list[float], rows_per_day: int, seed: int):
+    """Holdout days of different base rates; a model that knows each row's risk, and the day."""
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(len(rates)), rows_per_day)
+    risk = rng.beta(2, 6, day.size)
+    tilt = np.asarray(rates)[day] - 0.25  # the day's weather, on every row of it
+    y = (rng.random(day.size) < np.clip(risk + tilt, 0, 1)).astype(int)
+    return y, np.clip(risk + tilt, 0, 1), risk, day
+
+
+def test_the_ece_interval_resamples_days_so_a_shared_base_rate_widens_it():
+    rates = [0.15, 0.40, 0.20, 0.35, 0.10, 0.30, 0.25] * 2
+    y, knows_days, blind, day = _days_with_rates(rates, 400, seed=0)
+    result = paired_ece_difference(y, blind, knows_days, day, 10, 500, 0.95, seed=1)
+    truth = (
+        classification_metrics(y, blind, 0.5, 10)["ece"]
+        - classification_metrics(y, knows_days, 0.5, 10)["ece"]
+    )
+    assert result["difference"] == pytest.approx(truth)
+    assert result["low"] < truth < result["high"]
+    assert result["groups"] == 14
+    # every row its own group (what a row bootstrap would say): far narrower, overconfident
+    rows = paired_ece_difference(y, blind, knows_days, np.arange(y.size), 10, 500, 0.95, seed=1)
+    assert rows["high"] - rows["low"] < 0.5 * (result["high"] - result["low"])
+    # a consistent offset on every day is told apart from noise
+    shifted = np.clip(knows_days + 0.2, 0, 1)
+    clear = paired_ece_difference(y, shifted, knows_days, day, 10, 500, 0.95, seed=1)
+    assert clear["low"] > 0.1
+    assert clear == paired_ece_difference(y, shifted, knows_days, day, 10, 500, 0.95, seed=1)
 
 
 def test_paired_bootstrap_interval_covers_a_known_difference():
