@@ -69,8 +69,9 @@ def gate_record_lines(record: dict | None) -> list[str]:
     if not record or not (record["audited"] or record["pending"]):
         return []
     return [
-        f"gate record: {record['audited']} decisions audited, {record['right']} right, "
-        f"{record['wrong']} wrong, AUC regret {record['regret_total']:.4f}; "
+        f"gate record: {record['audited']} decisions audited, {record['right']} right "
+        f"({record['tolerated']} within the gate's AUC tolerance), {record['wrong']} wrong, "
+        f"AUC regret {record['regret_total']:.4f}; "
         f"{record['pending']} waiting for labels",
         *(f"  {sentence}" for sentence in record["latest"]),
     ]

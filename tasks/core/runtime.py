@@ -70,13 +70,24 @@ def setup_logging(verbose: bool = False) -> None:
 def quiet_named_failures() -> None:
     """Keep Prefect's report of a run that failed on one of loopline's named errors (its
     traceback, its "Finished in state Failed(...)") off the console, where the CLI prints the
-    error as one line; the run's own logs in Prefect keep it. LOOPLINE_DEBUG=1 shows it all.
+    error as one line; the run's own logs in Prefect keep it. Runs that completed with nothing
+    to say stay off the console too. LOOPLINE_DEBUG=1 shows it all.
     Call it after Prefect configured logging (on import), which replaces the root's handlers."""
     if os.environ.get("LOOPLINE_DEBUG"):
         return
     for handler in logging.getLogger().handlers:
-        if _not_a_named_failure not in handler.filters:
-            handler.addFilter(_not_a_named_failure)
+        for console_filter in (_not_a_named_failure, _says_something):
+            if console_filter not in handler.filters:
+                handler.addFilter(console_filter)
+
+
+# What Prefect logs for every run that completed without a message: hundreds of lines in a
+# replay that tell the console nothing (the run's own logs in Prefect keep them).
+EMPTY_COMPLETION = "Finished in state Completed()"
+
+
+def _says_something(record: logging.LogRecord) -> bool:
+    return not (record.name.startswith(RUN_LOGGERS) and record.getMessage() == EMPTY_COMPLETION)
 
 
 def _not_a_named_failure(record: logging.LogRecord) -> bool:

@@ -3,9 +3,12 @@
 For every gate decision that compared a candidate with a champion, the `promote.audit_days`
 days after the candidate's training window are scored, once their labels have all arrived, by
 both models (each with its own features): the one the gate chose and the one it turned down.
-The decision was right when the chosen model's AUC on those days is at least the other's; the
-regret of a wrong decision is the AUC it gave up. Each audit is stored once, beside the
-decisions in the promotion history.
+The decision was right when the chosen model's AUC on those days is at least the other's less
+`promote.max_auc_drop`, the tolerance the gate itself promotes within (a fresher model may trail
+the one it replaces by that much), and wrong otherwise; the AUC difference comes with its paired
+bootstrap interval and both models' calibration errors, so a decision made on calibration can
+be weighed too. The regret is the AUC a decision gave up, tolerated or not. Each audit is
+stored once, beside the decisions in the promotion history.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +27,7 @@ from tasks.core.config import Params
 from tasks.core.dates import days_between
 from tasks.core.io import read_table
 from tasks.core.layout import day_paths
-from tasks.core.metrics import classification_metrics
+from tasks.core.metrics import classification_metrics, paired_auc_difference
 from tasks.data.labels import read_labels
 from tasks.registry.aliases import registry_client
 from tasks.registry.history import Decision, recent
@@ -47,6 +50,8 @@ CREATE TABLE IF NOT EXISTS audits (
     PRIMARY KEY (model_name, version, decided_at)
 );
 """
+# Added later: older histories get them as NULL (judged without a tolerance or interval).
+LATER_COLUMNS = ("tolerance", "difference_low", "difference_high", "chosen_ece", "other_ece")
 JUDGED = ("promoted", "rejected", "insufficient_evidence")
 
 
@@ -63,30 +68,60 @@ class Audit:
     rows: int
     chosen_auc: float
     other_auc: float
+    tolerance: float | None = None
+    difference_low: float | None = None  # of chosen - other AUC, paired bootstrap
+    difference_high: float | None = None
+    chosen_ece: float | None = None
+    other_ece: float | None = None
 
     @property
     def right(self) -> bool:
-        return self.chosen_auc >= self.other_auc
+        return self.chosen_auc >= self.other_auc - (self.tolerance or 0.0)
+
+    @property
+    def tolerated(self) -> bool:
+        """Right only thanks to the tolerance: the chosen model trailed, within it."""
+        return self.right and self.chosen_auc < self.other_auc
 
     @property
     def regret(self) -> float:
-        """The AUC a wrong decision gave up (0 for a right one)."""
+        """The AUC the decision gave up (0 when the chosen model did at least as well)."""
         return max(0.0, self.other_auc - self.chosen_auc)
 
     def sentence(self) -> str:
         margin = abs(self.chosen_auc - self.other_auc)
+        better = self.chosen_auc >= self.other_auc
         if self.decision == "promoted":
-            how = "better" if self.right else "worse"
-            return f"v{self.version} promoted and {how} than v{self.other} by {margin:.4f}"
-        if self.right:
-            return f"kept v{self.chosen}: v{self.version} would have been worse by {margin:.4f}"
-        return f"kept v{self.chosen}: v{self.version} would have been better by {margin:.4f}"
+            how = "better" if better else "worse"
+            text = f"v{self.version} promoted and {how} than v{self.other} by {margin:.4f}"
+        else:
+            how = "worse" if better else "better"
+            text = f"kept v{self.chosen}: v{self.version} would have been {how} by {margin:.4f}"
+        return text + self._evidence()
+
+    def _evidence(self) -> str:
+        parts = []
+        if self.difference_low is not None:
+            parts.append(f"interval [{self.difference_low:+.4f}, {self.difference_high:+.4f}]")
+        if self.tolerated:
+            parts.append(f"within the gate's tolerance {self.tolerance}: right")
+        elif self.tolerance is not None and not self.right:
+            parts.append(f"beyond the gate's tolerance {self.tolerance}: wrong")
+        if self.chosen_ece is not None:
+            parts.append(
+                f"ECE v{self.chosen} {self.chosen_ece:.4f}, v{self.other} {self.other_ece:.4f}"
+            )
+        return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _connect(db_path: Path) -> contextlib.closing[sqlite3.Connection]:
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, timeout=30)
     conn.executescript(SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(audits)")}
+    for column in LATER_COLUMNS:
+        if column not in present:
+            conn.execute(f"ALTER TABLE audits ADD COLUMN {column} REAL")
     return contextlib.closing(conn)
 
 
@@ -95,21 +130,24 @@ def audits(params: Params) -> list[Audit]:
     if not Path(params.promote.history_db).exists():
         return []
     with _connect(params.promote.history_db) as conn:
+        columns = ", ".join(field.name for field in fields(Audit))
         rows = conn.execute(
-            "SELECT * FROM audits WHERE model_name = ? ORDER BY decided_at",
+            f"SELECT {columns} FROM audits WHERE model_name = ? ORDER BY decided_at",
             (params.registry.model_name,),
         ).fetchall()
     return [Audit(*row) for row in rows]
 
 
 def tally(found: list[Audit], pending: int = 0) -> dict[str, float | int]:
-    """How many decisions were right and wrong, and the AUC regret of the wrong ones."""
+    """How many decisions were right (how many of them within the gate's tolerance) and wrong,
+    and the AUC they gave up."""
     wrong = [a for a in found if not a.right]
     return {
         "audited": len(found),
         "right": len(found) - len(wrong),
+        "tolerated": sum(a.tolerated for a in found),
         "wrong": len(wrong),
-        "regret_total": sum(a.regret for a in wrong),
+        "regret_total": sum(a.regret for a in found),
         "regret_mean": sum(a.regret for a in found) / len(found) if found else 0.0,
         "pending": pending,
     }
@@ -132,9 +170,11 @@ def audit_decisions(params: Params) -> dict[str, float | int]:
             pending += 1
             continue
         with _connect(params.promote.history_db) as conn, conn:
+            values = asdict(audit)
             conn.execute(
-                "INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(asdict(audit).values()),
+                f"INSERT OR REPLACE INTO audits ({', '.join(values)}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
             )
         log.info(
             "gate audit: %s (%d rows, %s..%s)",
@@ -170,13 +210,24 @@ def _audit(params: Params, decision: Decision) -> Audit | None:
         if promoted
         else (decision.compared_to, decision.version)
     )
-    auc = {}
+    scores, figures = {}, {}
     for version in (chosen, other):
         model, featurizer, _ = load_registered(params.tracking, name, version)
         if any(c not in rows.columns for c in featurizer.columns):
             return None
-        scores = predict_proba(model, featurizer, rows[featurizer.columns])
-        auc[version] = classification_metrics(rows[target], scores, 0.5, 10)["roc_auc"]
+        scores[version] = predict_proba(model, featurizer, rows[featurizer.columns])
+        figures[version] = classification_metrics(
+            rows[target], scores[version], 0.5, params.evaluate.calibration_bins
+        )
+    evidence = params.promote.evidence
+    difference = paired_auc_difference(
+        rows[target],
+        scores[chosen],
+        scores[other],
+        evidence.resamples,
+        evidence.confidence,
+        evidence.seed,
+    )
     return Audit(
         name,
         decision.version,
@@ -187,8 +238,13 @@ def _audit(params: Params, decision: Decision) -> Audit | None:
         days[0].isoformat(),
         days[-1].isoformat(),
         len(rows),
-        auc[chosen],
-        auc[other],
+        figures[chosen]["roc_auc"],
+        figures[other]["roc_auc"],
+        params.promote.max_auc_drop,
+        difference["low"],
+        difference["high"],
+        figures[chosen]["ece"],
+        figures[other]["ece"],
     )
 
 

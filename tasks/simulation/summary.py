@@ -186,8 +186,9 @@ def _gate_record(record: dict | None) -> str:
         return ""
     return f"""<h2>The gate's record</h2>
 <p>{record["audited"]} decision(s) judged again on the labelled days after each:
-<b>{record["right"]} right, {record["wrong"]} wrong</b>; AUC given up by the wrong ones
-{record["regret_total"]:.4f} in all (mean regret {record["regret_mean"]:.4f} per decision);
+<b>{record["right"]} right ({record["tolerated"]} of them within the gate's AUC tolerance),
+{record["wrong"]} wrong</b>; AUC given up {record["regret_total"]:.4f} in all (mean regret
+{record["regret_mean"]:.4f} per decision);
 {record["pending"]} waiting for labels. `loopline status` lists each.</p>"""
 
 

@@ -305,13 +305,16 @@ def test_the_gate_audit_tells_a_right_decision_from_a_wrong_one(trained_copy):
     assert not promoted.right and promoted.chosen == worse
     assert promoted.regret == pytest.approx(promoted.other_auc - promoted.chosen_auc)
     assert record["regret_total"] == pytest.approx(promoted.regret) and promoted.regret > 0.05
+    assert promoted.difference_high < 0 < kept.difference_low  # clear either way
     assert "would have been worse" in kept.sentence()
     assert "promoted and worse" in promoted.sentence()
+    assert "beyond the gate's tolerance 0.005: wrong" in promoted.sentence()
     assert audit_decisions(params)["audited"] == 2  # stored once, not judged again
 
     code, out, err = run_cli("status", cwd=trained_copy)
     assert code == 0, err
-    assert "gate record: 2 decisions audited, 1 right, 1 wrong" in out
+    assert "gate record: 2 decisions audited, 1 right (0 within the gate's AUC tolerance)" in out
+    assert "1 wrong" in out
 
 
 def test_a_failing_stage_under_dvc_ends_the_training_parent_run_failed(trained_copy):
