@@ -102,7 +102,10 @@ class Audit:
     def _evidence(self) -> str:
         parts = []
         if self.difference_low is not None:
-            parts.append(f"interval [{self.difference_low:+.4f}, {self.difference_high:+.4f}]")
+            parts.append(
+                f"v{self.chosen} - v{self.other} interval "
+                f"[{self.difference_low:+.4f}, {self.difference_high:+.4f}]"
+            )
         if self.tolerated:
             parts.append(f"within the gate's tolerance {self.tolerance}: right")
         elif self.tolerance is not None and not self.right:

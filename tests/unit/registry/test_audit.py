@@ -34,7 +34,7 @@ def test_a_promotion_trailing_within_the_tolerance_is_right_and_says_so():
     assert tolerated.right and tolerated.tolerated
     assert tolerated.regret == 0.7482 - 0.7435
     assert "within the gate's tolerance 0.005: right" in tolerated.sentence()
-    assert "interval [-0.0100, +0.0020]" in tolerated.sentence()
+    assert "v4 - v3 interval [-0.0100, +0.0020]" in tolerated.sentence()
     beyond = _promoted(0.7400, 0.7482)
     assert not beyond.right and "beyond the gate's tolerance" in beyond.sentence()
     better = _promoted(0.7500, 0.7482)
