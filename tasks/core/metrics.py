@@ -33,6 +33,11 @@ def _binary_inputs(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(int), s
 
 
+def _bin_index(s: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bin of each score over [0, 1]; a score of exactly 1 falls in the last bin."""
+    return np.minimum((s * bins).astype(int), bins - 1)
+
+
 def _calibration_bins(y: np.ndarray, s: np.ndarray, bins: int) -> list[dict[str, float]]:
     """The one binning behind both `calibration_table` and ECE: equal width over [0, 1].
 
@@ -40,7 +45,7 @@ def _calibration_bins(y: np.ndarray, s: np.ndarray, bins: int) -> list[dict[str,
     """
     if bins < 1:
         raise ValueError(f"calibration bins must be >= 1, got {bins}")
-    index = np.minimum((s * bins).astype(int), bins - 1)
+    index = _bin_index(s, bins)
     counts = np.bincount(index, minlength=bins)
     score_sums = np.bincount(index, weights=s, minlength=bins)
     positive_sums = np.bincount(index, weights=y, minlength=bins)
@@ -220,7 +225,7 @@ def paired_ece_difference(
     days = int(group.max()) + 1
 
     def per_day_bins(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cell = group * bins + np.minimum((s * bins).astype(int), bins - 1)
+        cell = group * bins + _bin_index(s, bins)
         shape = (days, bins)
         return (
             np.bincount(cell, minlength=days * bins).reshape(shape),

@@ -68,8 +68,8 @@ def recency_weights(frame: pd.DataFrame, end: dt.date, half_life_days: float | N
 
 
 def freshest_labelled(split: Split, days: int) -> pd.DataFrame:
-    """The labelled rows of the `days` days before the test days: the validation days, and
-    training days when `days` reaches further back."""
+    """The labelled rows of the `days` days before the test days: training days when `days`
+    reaches further back than the validation days, then the validation days, last."""
     start = split.windows.test.start - dt.timedelta(days=days)
     train = split.train.loc[pd.to_datetime(split.train[EVENT_DATE]).dt.date >= start]
     return pd.concat([train, split.validation], ignore_index=True)

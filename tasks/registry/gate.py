@@ -60,6 +60,11 @@ class Difference:
     low: float
     high: float
 
+    @classmethod
+    def of(cls, figures: dict[str, float]) -> Difference:
+        """From a paired bootstrap's figures (`tasks/core/metrics.py`)."""
+        return cls(figures["difference"], figures["low"], figures["high"])
+
     @property
     def width(self) -> float:
         return self.high - self.low

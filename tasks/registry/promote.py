@@ -140,29 +140,15 @@ def judge(
     load = os.getloadavg()[0]
     measured = measure_side_by_side(params, models, target)
     difference = ece_difference = None
-    bins = params.evaluate.calibration_bins
     if len(models) == 2:
-        figures = paired_auc_difference(
-            target,
-            models[0].scores,
-            models[1].scores,
-            cfg.evidence.resamples,
-            cfg.evidence.confidence,
-            cfg.evidence.seed,
-        )
-        difference = Difference(figures["difference"], figures["low"], figures["high"])
-        ece_figures = paired_ece_difference(
-            target,
-            models[0].scores,
-            models[1].scores,
-            holdout[EVENT_DATE],
-            bins,
-            cfg.evidence.resamples,
-            cfg.evidence.confidence,
-            cfg.evidence.seed,
-        )
-        ece_difference = Difference(
-            ece_figures["difference"], ece_figures["low"], ece_figures["high"]
+        evidence = cfg.evidence
+        draws = (evidence.resamples, evidence.confidence, evidence.seed)
+        pair = (target, models[0].scores, models[1].scores)
+        difference = Difference.of(paired_auc_difference(*pair, *draws))
+        ece_difference = Difference.of(
+            paired_ece_difference(
+                *pair, holdout[EVENT_DATE], params.evaluate.calibration_bins, *draws
+            )
         )
     checks = gate_checks(
         cfg,

@@ -282,12 +282,13 @@ def _calibrate(
     """Fit the calibration on the validation days, its level on the freshest
     `calibration_level_days`, and fold it into `model`."""
     days = split.validation
-    level = freshest_labelled(split, cfg.calibration_level_days)
+    level = freshest_labelled(split, cfg.calibration_level_days)  # ends with the validation days
+    level_logits, level_labels = predict_logits(model, featurizer, level), level[target].to_numpy()
     calibration = fit_calibration(
-        predict_logits(model, featurizer, days),
-        days[target].to_numpy(),
+        level_logits[-len(days) :],
+        level_labels[-len(days) :],
         cfg.calibration,
-        level=(predict_logits(model, featurizer, level), level[target].to_numpy()),
+        level=(level_logits, level_labels),
     )
     fold_into_output(model, calibration)
     log.info(
