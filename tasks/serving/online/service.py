@@ -61,7 +61,9 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Load the models, start the workers; at the end stop them and flush the store."""
+        """Load the models, start the workers; at the end stop them, then the store's flushing
+        (stopped, not cancelled: its last flush has written every answered row when the app
+        has stopped)."""
         await self.holder.refresh()
         self._versions()
         api = self.params.api
@@ -69,8 +71,8 @@ class Service:
             asyncio.create_task(self.batcher.run()),
             asyncio.create_task(self.shadow.run()),
             asyncio.create_task(self.holder.follow_forever(self._versions)),
-            asyncio.create_task(self.store.flush_forever(api.flush_seconds)),
         ]
+        flushing = asyncio.create_task(self.store.flush_forever(api.flush_seconds))
         served = self.holder.served
         log.info(
             "api: serving %s (@%s) on http://%s:%d",
@@ -87,7 +89,8 @@ class Service:
             await asyncio.gather(*tasks, *self._background, return_exceptions=True)
             self.batcher.close()
             self.shadow.close()
-            await self.store.flush()
+            self.store.stop()  # its last flush writes every row answered
+            await flushing
 
     def rows(self, records: list[Any]) -> Rows:
         return parse_rows(self.params, self.contract, records)

@@ -10,6 +10,7 @@ features are written before the predictions, so a reader that finds a prediction
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -45,6 +46,7 @@ class OnlineStore:
         self.buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in FOLDERS}
         self.written = dict.fromkeys(FOLDERS, 0)
         self._writing = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     def add(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Buffer rows for one folder (they carry the event time: it picks the day)."""
@@ -84,15 +86,21 @@ class OnlineStore:
         return frame.astype({SCORE: "float32", PREDICTION: "int8"})
 
     async def flush_forever(self, seconds: float) -> None:
-        """Flush every `seconds`, or sooner once `api.flush_rows` rows wait (until cancelled)."""
+        """Flush every `seconds`, or sooner once `api.flush_rows` rows wait, and once more when
+        `stop` is called; then return. Never cancelled mid-write: rows taken are rows written."""
         waited = 0.0
         step = min(seconds, 0.25)
-        while True:
-            await asyncio.sleep(step)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), step)
             waited += step
-            if waited >= seconds or self.buffered >= self.flush_rows:
+            if self._stopping.is_set() or waited >= seconds or self.buffered >= self.flush_rows:
                 waited = 0.0
                 try:
                     await self.flush()
                 except OSError as exc:  # a full disk must not stop the serving (memory bounded)
                     log.error("api: online predictions not written, dropped (%s)", exc)
+
+    def stop(self) -> None:
+        """Ask `flush_forever` for its last flush."""
+        self._stopping.set()

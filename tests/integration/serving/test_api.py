@@ -54,7 +54,8 @@ def running(params, **api) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(30)
+        thread.join(60)
+        assert not thread.is_alive(), "the server did not stop within 60 s"
 
 
 def records(params, rows: pd.DataFrame) -> list[dict]:
