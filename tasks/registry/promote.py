@@ -106,7 +106,9 @@ def measure_side_by_side(
             figures["roc_auc"],
             figures["ece"],
             timings.best_round_p95_ms(model.version),
-            timings.ratio(candidate, others[0]) if model.version == candidate and others else None,
+            timings.ratio(candidate, others[0], params.promote.evidence.confidence)
+            if model.version == candidate and others
+            else None,
         )
     return measured
 
