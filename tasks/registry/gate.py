@@ -193,7 +193,7 @@ def _versus_champion(
         f"interval width {difference.width:.4f} > promote.evidence.max_interval_width "
         f"{evidence.max_interval_width}"
         if not difference.width <= evidence.max_interval_width
-        and not difference.high < -cfg.max_auc_drop  # clearly worse is decided, however wide
+        and difference.low < -cfg.max_auc_drop <= difference.high  # else decided, however wide
         else "",
     ]
     lacking = [reason for reason in lacking if reason]

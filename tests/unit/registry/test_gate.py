@@ -85,6 +85,18 @@ def test_a_worse_candidate_is_rejected_on_the_interval():
     assert kind == REJECTED and failed == {"auc_vs_champion"}
 
 
+def test_a_clearly_better_candidate_is_decided_however_wide_the_interval():
+    """Seen on a 515-row holdout of a small data set: +0.119 [+0.079, +0.158] was kept out as
+    "insufficient evidence" for its width; an interval that does not reach -max_auc_drop
+    decides, only one that straddles it is a coin flip."""
+    wide = Difference(0.119, 0.079, 0.158)
+    _, kind, failed = _gate(_measured(auc=0.72), _measured("1", auc=0.60), wide)
+    assert kind == PROMOTED and not failed
+    straddling = Difference(0.03, -0.02, 0.08)
+    _, kind, failed = _gate(_measured(auc=0.63), _measured("1", auc=0.60), straddling)
+    assert kind == INSUFFICIENT and failed == {"evidence"}
+
+
 @pytest.mark.parametrize(
     ("holdout", "difference", "why"),
     [
