@@ -25,6 +25,7 @@ from tasks.core.layout import day_paths, online_parts
 from tasks.core.tags import VARIANT
 from tasks.model.featurize import Featurizer
 from tasks.model.nets import NetConfig, TabularNet, save_model
+from tasks.monitoring.drift import run_drift
 from tasks.registry.aliases import registry_client
 from tasks.registry.versions import log_and_register
 from tasks.serving.bulk import score_parquet
@@ -110,6 +111,8 @@ def test_nightly_shadow_and_bulk_score_each_model_with_its_own_columns(changed, 
     assert summary["model_version"] == champion.version and summary["scored"] > 500
     served = rows.merge(pd.read_parquet(paths["predictions"])[[*ids, SCORE]], on=ids)
     np.testing.assert_allclose(served[SCORE], _own(champion, served, params), atol=1e-6)
+    drift = run_drift(params, DAY, champion)  # the champion's reference predates day_of_month
+    assert drift["not_in_reference"] == [ADDED] and DROPPED not in drift["columns"]
 
     shadow = shadow_score(params, DAY, champion, challenger)
     assert shadow is not None and shadow["challenger_version"] == challenger.version
