@@ -11,6 +11,7 @@ build); `to_frame` builds the batch's frame on the scoring thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,10 +55,10 @@ class FeatureList(Protocol):
     """What names feature columns by kind: a model's featurizer, or params' dataset.features."""
 
     @property
-    def numeric(self) -> list[str]: ...
+    def numeric(self) -> Sequence[str]: ...
 
     @property
-    def categorical(self) -> list[str]: ...
+    def categorical(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,9 @@ class Features:
     categorical: tuple[str, ...]
 
     @classmethod
-    def of(cls, *lists: FeatureList | None) -> Features:
-        given = [f for f in lists if f is not None]
-        numeric = dict.fromkeys(c for f in given for c in f.numeric)
-        categorical = dict.fromkeys(c for f in given for c in f.categorical if c not in numeric)
+    def of(cls, *lists: FeatureList) -> Features:
+        numeric = dict.fromkeys(c for f in lists for c in f.numeric)
+        categorical = dict.fromkeys(c for f in lists for c in f.categorical if c not in numeric)
         return cls(tuple(numeric), tuple(categorical))
 
     def columns(self, params: Params) -> list[str]:

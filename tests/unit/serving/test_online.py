@@ -161,7 +161,7 @@ def test_rows_hold_the_loaded_models_columns_not_params():
     new = Features(numeric=("distance", "weekday"), categorical=("carrier",))
     both = Features.of(old, new)
     assert both == Features(("distance", "visib", "weekday"), ("origin", "carrier"))
-    assert Features.of(old, None) == old
+    assert Features.of(old) == old
 
 
 def test_rows_are_asked_for_the_loaded_models_columns(params):
