@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,6 +144,43 @@ def register_again(params) -> str:
             {"loopline.variant": variant},
             params.tracking,
         )
+
+
+# `loopline api` settings that keep a test short: polls, flushes and batch waits of a blink.
+FAST_API = {"poll_seconds": 0.2, "flush_seconds": 0.2, "max_wait_ms": 20.0}
+
+
+@contextlib.contextmanager
+def running_api(params, **api) -> Iterator[str]:
+    """The app on a free loopback port until the block ends (then stopped, its store flushed):
+    a real uvicorn server in a thread."""
+    import uvicorn
+
+    from tasks.core.config import override
+    from tasks.serving.online.app import create_app
+
+    # The socket is bound here and handed to uvicorn: no other process can take the port
+    # between choosing it and listening on it.
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    params = override(params, "test", "api", **{**FAST_API, **api, "port": port})
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(params), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        listening.close()
+        assert not thread.is_alive(), "the server did not stop within 60 s"
 
 
 # Gates version argv[1] of the trained project in the cwd once a file `go` exists there: run as

@@ -34,14 +34,26 @@ def is_missing(value: Any) -> bool:
     return value is None or value != value  # NaN and NaT are not equal to themselves
 
 
-def row_reasons(rows: list[dict[str, Any]], contract: Contract) -> dict[int, str]:
+def row_reasons(
+    rows: list[dict[str, Any]], contract: Contract, columns: set[str]
+) -> dict[int, str]:
     """The reasons each row breaks (joined by "; "), by position; rows that break nothing are
-    absent. Every column the contract names must be in every row (the caller refuses first)."""
+    absent. Only rules on `columns` apply (those the rows are read for: a feature no loaded
+    model reads is not asked for), and each of them must be in every row (the caller refuses
+    first)."""
     broken: dict[int, list[str]] = {}
     for expectation in contract.row_level:
+        if not set(_columns(expectation)) <= columns:
+            continue
         for position in _breaking(expectation, rows):
             broken.setdefault(position, []).append(expectation.meta["reason"])
     return {position: "; ".join(reasons) for position, reasons in sorted(broken.items())}
+
+
+def _columns(expectation: Any) -> list[str]:
+    """The columns one row rule reads."""
+    compound = type(expectation).__name__ == "ExpectCompoundColumnsToBeUnique"
+    return list(expectation.column_list) if compound else [expectation.column]
 
 
 def _breaking(expectation: Any, rows: list[dict[str, Any]]) -> list[int]:
@@ -49,7 +61,7 @@ def _breaking(expectation: Any, rows: list[dict[str, Any]]) -> list[int]:
     kind = type(expectation).__name__
     if kind in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
         compound = kind == "ExpectCompoundColumnsToBeUnique"
-        columns = list(expectation.column_list) if compound else [expectation.column]
+        columns = _columns(expectation)
         keys = [tuple(row[c] for c in columns) for row in rows]
         counts = Counter(keys)
         return [

@@ -88,17 +88,25 @@ def feature_drift(
     """Evidently's DataDriftPreset on the features plus ValueDrift on the score.
 
     A feature with no value at all on one side (a weather feed that stopped) has no distance
-    to measure, and Evidently refuses it: it counts as drifted, "all values missing"."""
+    to measure, and Evidently refuses it: it counts as drifted, "all values missing". A feature
+    added to params after the champion was trained is not in its reference: nothing to compare
+    it with until a model trained with it serves, so it is left out and listed."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
 
     features = params.dataset.features
-    empty = [c for c in features.names if current[c].isna().all() or reference[c].isna().all()]
-    compared = [c for c in features.names if c not in empty]
+    unreferenced = [c for c in features.names if c not in reference.columns]
+    if unreferenced:
+        log.info(
+            "drift: %s not in the champion's reference (added since): not compared", unreferenced
+        )
+    names = [c for c in features.names if c not in unreferenced]
+    empty = [c for c in names if current[c].isna().all() or reference[c].isna().all()]
+    compared = [c for c in names if c not in empty]
     definition = DataDefinition(
-        numerical_columns=[c for c in [*features.numeric, SCORE] if c not in empty],
-        categorical_columns=[c for c in features.categorical if c not in empty],
+        numerical_columns=[*(c for c in features.numeric if c in compared), SCORE],
+        categorical_columns=[c for c in features.categorical if c in compared],
     )
     columns = [*compared, SCORE]
     # loopline's thresholds, so Evidently's verdicts in the report are the loop's: the share of
@@ -114,7 +122,8 @@ def feature_drift(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
     )
-    return snapshot, _with_missing(_summarize(snapshot.dict()["metrics"]), empty, len(compared))
+    summary = _with_missing(_summarize(snapshot.dict()["metrics"]), empty, len(compared))
+    return snapshot, summary | {"not_in_reference": unreferenced}
 
 
 def _with_missing(summary: dict[str, Any], empty: list[str], compared: int) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -30,11 +29,9 @@ import pyarrow.parquet as pq
 from tasks.core.columns import PREDICTION, SCORE
 from tasks.core.errors import LooplineError
 from tasks.core.io import atomic_path
-from tasks.model.featurize import ArrowEncoder, Featurizer
+from tasks.model.featurize import ArrowEncoder
 from tasks.model.predict import forward_encoded
-
-if TYPE_CHECKING:
-    from tasks.serving.champion import Champion
+from tasks.serving.champion import Champion, require_features
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +56,10 @@ class BulkResult:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def open_source(source: Path, featurizer: Featurizer) -> pq.ParquetFile:
-    """The input, checked before any output exists: readable Parquet with every feature column,
-    categoricals read as dictionaries and page checksums verified where the writer left them."""
+def open_source(source: Path, champion: Champion) -> pq.ParquetFile:
+    """The input, checked before any output exists: readable Parquet with every feature column
+    the model was trained on (its own list, whatever params now say), categoricals read as
+    dictionaries and page checksums verified where the writer left them."""
     source = Path(source)
     if not source.is_file():
         raise LooplineError(f"{source}: no such file; give a Parquet file to score")
@@ -70,17 +68,12 @@ def open_source(source: Path, featurizer: Featurizer) -> pq.ParquetFile:
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0]
         raise LooplineError(f"{source}: not a readable Parquet file ({first})") from None
-    missing = [c for c in featurizer.columns if c not in names]
-    if missing:
-        raise LooplineError(
-            f"{source}: lacks feature column(s) {missing} the model was trained on; add them "
-            "(nulls are allowed)"
-        )
+    require_features(champion, names, str(source))
     # pre_buffer off: with it the reader keeps what it buffered of every row group read so far
     # (measured: +124 MB of Arrow memory for 10M rows instead of 1M); without it, flat.
     return pq.ParquetFile(
         source,
-        read_dictionary=featurizer.categorical,
+        read_dictionary=champion.featurizer.categorical,
         page_checksum_verification=True,
         pre_buffer=False,
     )
@@ -100,7 +93,7 @@ def score_parquet(
     `on_batch(rows, total)` is told each batch's rows and the file's total."""
     started = time.perf_counter()
     featurizer = champion.featurizer
-    reader = open_source(source, featurizer)
+    reader = open_source(source, champion)
     ids = [c for c in id_columns if c in reader.schema_arrow.names]
     schema = pa.schema(
         [reader.schema_arrow.field(c) for c in ids]

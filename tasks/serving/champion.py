@@ -6,6 +6,7 @@ meanwhile cannot mix two models in one run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,11 @@ from tasks.registry.versions import load_registered
 
 class NoChampionError(LooplineError):
     """Nothing to score with: no version holds the `champion` alias yet."""
+
+
+class MissingFeaturesError(LooplineError):
+    """The input lacks feature columns the model was trained on (its own list, which may no
+    longer be params' `dataset.features`): nothing is scored."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +83,27 @@ def load_version(params: Params, version: str) -> Champion:
     )
 
 
+def require_features(champion: Champion, columns: Iterable[str], where: str) -> None:
+    """Fail in one line when `columns` (of the input named by `where`) lack any column the model
+    was trained on. Each model scores with its own feature list, saved with it: after params
+    drop a feature, a champion trained with it still needs it in its input."""
+    present = set(columns)
+    missing = [c for c in champion.featurizer.columns if c not in present]
+    if missing:
+        raise MissingFeaturesError(
+            f"{where}: lacks feature column(s) {missing} that {champion.name} "
+            f"v{champion.version} was trained on; add them to the input (nulls are allowed), "
+            "or promote a version trained without them"
+        )
+
+
 def score_frame(
-    champion: Champion, frame: pd.DataFrame, chunk_rows: int
+    champion: Champion, frame: pd.DataFrame, chunk_rows: int, *, where: str
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """The champion's probabilities for `frame` in chunks of `chunk_rows`, plus how many values
-    of each categorical fell into the out-of-vocabulary bucket."""
+    """The champion's probabilities for `frame` (named by `where` in errors) in chunks of
+    `chunk_rows`, plus how many values of each categorical fell into the out-of-vocabulary
+    bucket. The model reads its own feature columns; others are ignored."""
     from tasks.model.predict import predict_with_unseen  # torch: only once something is scored
 
+    require_features(champion, frame.columns, where)
     return predict_with_unseen(champion.model, champion.featurizer, frame, chunk_rows)

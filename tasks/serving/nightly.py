@@ -21,6 +21,7 @@ import pandas as pd
 
 from tasks.core.columns import MODEL_NAME, MODEL_VERSION, PREDICTION, SCORE, SCORED_AT
 from tasks.core.config import Params
+from tasks.core.docs import CYCLICAL_VALUES
 from tasks.core.errors import ValidationGateError
 from tasks.core.io import exclusive_lock, sweep_temps, write_parquet
 from tasks.core.layout import day_lock, day_paths
@@ -49,7 +50,7 @@ def shadow_score(
         return None
     rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
     served = rows[ids].merge(served, on=ids)  # same order as the rows scored below
-    scores, _ = score_frame(challenger, rows, params.score.chunk_rows)
+    scores, _ = score_frame(challenger, rows, params.score.chunk_rows, where=str(paths["incoming"]))
     shadow = rows[ids].assign(
         **{
             SCORE: scores,
@@ -92,11 +93,13 @@ def days_locked(params: Params, days: list[dt.date]) -> Iterator[None]:
 def check_unseen(oov: dict[str, int], rows: int, max_fraction: float, source: Path) -> None:
     """Fail the batch when a categorical is mostly values the champion never saw: the unseen
     bucket is for the odd new value, and a column of them (every carrier new) means the
-    upstream coding changed, so every score would be garbage."""
+    upstream coding changed, so every score would be garbage. A cyclical column (a month) kept
+    as a categorical meets this every new month: the message points to the docs on it."""
     broken = [
         f"{col}: {count} of {rows} values never seen in training "
         f"({count / rows:.0%} > score.max_unseen_fraction {max_fraction:.0%}); "
-        "check the upstream coding or retrain on it"
+        "check the upstream coding or retrain on it (a month, weekday or other cyclical or "
+        f"ordinal value belongs in features.numeric: {CYCLICAL_VALUES})"
         for col, count in oov.items()
         if rows and count / rows > max_fraction
     ]
@@ -174,16 +177,19 @@ def _score_rows(
     params: Params, day: dt.date, champion: Champion, clean: pd.DataFrame, source: Path
 ) -> tuple[np.ndarray, dict[str, int], list[str]]:
     """The champion's scores of a day's clean rows, the unseen categories and the features
-    with no value at all (scored on the training medians, warned)."""
-    empty = [c for c in params.dataset.features.names if clean[c].isna().all()]
-    if empty:  # only reached under score.empty_columns: score (otherwise the gate failed)
+    with no value at all (scored on the training medians, warned). The champion reads its own
+    feature columns, which may differ from params' (features changed since it was trained)."""
+    scores, oov = score_frame(champion, clean, params.score.chunk_rows, where=str(source))
+    empty = [c for c in champion.featurizer.columns if clean[c].isna().all()]
+    # A feature params list reaches here only under score.empty_columns: score (otherwise the
+    # gate failed); one params no longer list but the champion reads is not gated.
+    if empty:
         log.warning(
             "score %s: feature(s) %s have no value at all: scored on the training medians and "
             "missing-value indicators; check the upstream feed",
             day,
             empty,
         )
-    scores, oov = score_frame(champion, clean, params.score.chunk_rows)
     check_unseen(oov, len(clean), params.score.max_unseen_fraction, source)
     return scores, oov, empty
 

@@ -144,10 +144,12 @@ class _Comparison:
         if served.empty:  # a day without data: nothing served, nothing to compare
             return served.assign(static_score=[], date=[])
         rows = pd.read_parquet(paths["incoming"]).merge(served[ids], on=ids)
-        compared = rows[ids].assign(static_score=score_frame(self.static, rows, chunk)[0])
+        where = str(paths["incoming"])
+        static = score_frame(self.static, rows, chunk, where=where)[0]
+        compared = rows[ids].assign(static_score=static)
         oracle = self._oracle_for(day)
         if oracle is not None:
-            compared["oracle_score"] = score_frame(oracle, rows, chunk)[0]
+            compared["oracle_score"] = score_frame(oracle, rows, chunk, where=where)[0]
         return served.merge(compared, on=ids).assign(date=day.isoformat())
 
 

@@ -2,7 +2,8 @@
 
 - every params.yaml key (every field of the `Params` model) has a line in docs/reference.md;
 - every `loopline` command and each of its options has an entry in docs/reference.md;
-- every relative Markdown link points to a file (and heading) that exists;
+- every relative Markdown link, and every docs link a message gives, points to a file (and
+  heading) that exists;
 - no file points outside the repo to notes it does not hold;
 - the README stays short, and the docs index lists every page.
 """
@@ -221,6 +222,18 @@ def test_relative_links_point_to_files_and_headings_that_exist():
             elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
                 broken.append(f"{where} (no such heading in {resolved.relative_to(REPO)})")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_the_docs_sections_messages_point_to_exist():
+    """Each link a message gives (tasks/core/docs.py) names a docs file and one of its headings."""
+    from tasks.core import docs
+
+    pointed = {k: v for k, v in vars(docs).items() if k.isupper() and isinstance(v, str)}
+    assert pointed
+    for name, link in pointed.items():
+        file, _, anchor = link.partition("#")
+        assert (REPO / file).is_file(), f"{name}: {file} does not exist"
+        assert anchor in anchors(REPO / file), f"{name}: no heading #{anchor} in {file}"
 
 
 def test_slugs_follow_github():

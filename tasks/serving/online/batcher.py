@@ -80,7 +80,7 @@ class Batcher:
         max_rows: int,
         max_wait_s: float,
         max_queue: int,
-        frame_of: Callable[[list[dict[str, Any]]], pd.DataFrame],
+        frame_of: Callable[[Champion, list[dict[str, Any]]], pd.DataFrame],
         on_batch: Callable[[int], None] = lambda rows: None,
     ):
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
@@ -123,9 +123,10 @@ class Batcher:
                     start = end
 
     def _score(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
-        """On the scoring thread: the batch's frame, then the one scoring path."""
-        frame = self.frame_of(rows)
-        return score_frame(model, frame, max(len(frame), 1))[0]
+        """On the scoring thread: the batch's frame (the model's own columns), then the one
+        scoring path."""
+        frame = self.frame_of(model, rows)
+        return score_frame(model, frame, max(len(frame), 1), where="request")[0]
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -2,16 +2,18 @@
 
 The request as a whole is refused only when it cannot be read (not a record or a list of
 records, too many rows); a row with a missing column, a value of the wrong type or a broken
-contract rule is refused alone, and the rows beside it are still scored. Rows stay plain dicts
-on the event loop (a DataFrame costs milliseconds to build); `to_frame` builds the batch's
-frame on the scoring thread.
+contract rule is refused alone, and the rows beside it are still scored. The feature columns
+a row must hold are those of the models loaded (`Features`), each model's own list, whatever
+params now say. Rows stay plain dicts on the event loop (a DataFrame costs milliseconds to
+build); `to_frame` builds the batch's frame on the scoring thread.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -49,40 +51,74 @@ def records_of(body: Any, max_rows: int, noun: str) -> list[Any]:
     return records
 
 
-def required_columns(params: Params) -> list[str]:
-    """What every row must hold: the ids, the event time and every feature."""
-    dataset = params.dataset
-    return list(dict.fromkeys([*dataset.id_columns, dataset.event_time, *dataset.features.names]))
+class FeatureList(Protocol):
+    """What names feature columns by kind: a model's featurizer, or params' dataset.features."""
+
+    @property
+    def numeric(self) -> Sequence[str]: ...
+
+    @property
+    def categorical(self) -> Sequence[str]: ...
 
 
-def parse_rows(params: Params, contract: Contract, records: list[Any]) -> Rows:
-    """Typed rows, each checked for its columns, its value types and the contract's rules."""
-    required = required_columns(params)
+@dataclass(frozen=True)
+class Features:
+    """The feature columns rows must hold, typed as the models read them: the union of the
+    loaded models' own lists (served and challenger), not params' list, so a model trained
+    before params changed is still served what it was trained on. A column numeric in any of
+    them is a number (a categorical model reads 5.0 as the category "5")."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @classmethod
+    def of(cls, *lists: FeatureList) -> Features:
+        numeric = dict.fromkeys(c for f in lists for c in f.numeric)
+        categorical = dict.fromkeys(c for f in lists for c in f.categorical if c not in numeric)
+        return cls(tuple(numeric), tuple(categorical))
+
+    def columns(self, params: Params) -> list[str]:
+        """What every row must hold: the ids, the event time and every feature."""
+        dataset = params.dataset
+        return list(
+            dict.fromkeys(
+                [*dataset.id_columns, dataset.event_time, *self.numeric, *self.categorical]
+            )
+        )
+
+
+def parse_rows(params: Params, contract: Contract, records: list[Any], features: Features) -> Rows:
+    """Typed rows, each checked for its columns, its value types and the contract's rules (on
+    the columns the rows hold: a rule on a feature no loaded model reads is not applied)."""
+    required = features.columns(params)
     typed: dict[int, dict[str, Any]] = {}
     refused: dict[int, str] = {}
     for position, record in enumerate(records):
-        row = _typed(params, record, required)
+        row = _typed(params, record, required, features)
         if isinstance(row, str):
             refused[position] = row
         else:
             typed[position] = row
     positions = list(typed)
-    broken = row_reasons(list(typed.values()), contract)
+    broken = row_reasons(list(typed.values()), contract, set(required))
     refused.update({positions[i]: f"breaks the contract: {why}" for i, why in broken.items()})
     kept = {p: row for p, row in typed.items() if p not in refused}
     return Rows(kept, dict(sorted(refused.items())), len(records))
 
 
-def to_frame(params: Params, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Typed rows as the scoring path and the incoming files take them."""
-    frame = pd.DataFrame.from_records(rows, columns=required_columns(params))
-    numeric = params.dataset.features.numeric
+def to_frame(params: Params, rows: list[dict[str, Any]], features: Features) -> pd.DataFrame:
+    """Typed rows as the scoring path and the incoming files take them: the columns of
+    `features` (a column the rows lack is null)."""
+    frame = pd.DataFrame.from_records(rows, columns=features.columns(params))
+    numeric = list(features.numeric)
     frame[numeric] = frame[numeric].astype("float64")
     frame[params.dataset.event_time] = pd.to_datetime(frame[params.dataset.event_time])
     return frame
 
 
-def _typed(params: Params, record: Any, required: list[str]) -> dict[str, Any] | str:
+def _typed(
+    params: Params, record: Any, required: list[str], features: Features
+) -> dict[str, Any] | str:
     """The record with its values typed, or why it cannot be (one line)."""
     if not isinstance(record, dict):
         return f"expected a JSON object, got {type(record).__name__}"
@@ -91,12 +127,12 @@ def _typed(params: Params, record: Any, required: list[str]) -> dict[str, Any] |
         return f"missing column(s) {', '.join(missing)}"
     dataset, rules = params.dataset, params.validate_.rules
     row = {c: record[c] for c in required}
-    for column in dataset.features.numeric:
+    for column in features.numeric:
         value = row[column]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             return f"{column}: expected a number or null, got {value!r}"
         row[column] = math.nan if value is None else float(value)
-    for column in dataset.features.categorical:
+    for column in features.categorical:
         allowed = (str, int, float) if numeric_codes(rules.get(column)) else (str,)
         value = row[column]
         if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +23,7 @@ from tasks.serving.online.batcher import Batcher, QueueFull
 from tasks.serving.online.canary import to_challenger
 from tasks.serving.online.holder import LoadFailure, ModelHolder
 from tasks.serving.online.metrics import Metrics
-from tasks.serving.online.rows import Rows, parse_rows, to_frame
+from tasks.serving.online.rows import Features, Rows, parse_rows, to_frame
 from tasks.serving.online.store import OnlineStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class Service:
                 api.max_batch_rows,
                 api.max_wait_ms / 1000,
                 api.max_queue_requests,
-                functools.partial(to_frame, params),
+                self._frame,
                 self.metrics.batch_rows.labels(role).observe,
             )
             for role in ("served", "shadow")
@@ -93,7 +92,14 @@ class Service:
             await flushing
 
     def rows(self, records: list[Any]) -> Rows:
-        return parse_rows(self.params, self.contract, records)
+        """The request's rows, typed and required as the loaded models read them."""
+        models = (self.holder.served, self.holder.challenger)
+        features = Features.of(*(m.featurizer for m in models if m is not None))
+        return parse_rows(self.params, self.contract, records, features)
+
+    def _frame(self, model: Champion, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        """The frame a model scores: its own feature columns."""
+        return to_frame(self.params, rows, Features.of(model.featurizer))
 
     async def predict(self, served: Champion, rows: Rows) -> dict[int, dict[str, Any]]:
         """Answers of the kept rows by position, the canary share scored by the challenger;

@@ -23,7 +23,7 @@ from tasks.core.columns import PREDICTION, SCORE
 from tasks.core.config import Params
 from tasks.core.io import write_parquet
 from tasks.core.layout import online_day_dir
-from tasks.serving.online.rows import to_frame
+from tasks.serving.online.rows import Features, to_frame
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class OnlineStore:
 
     def _frame(self, name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
         """Buffered rows with the nightly files' types."""
-        if name == "incoming":
-            return to_frame(self.params, rows)
+        if name == "incoming":  # what drift compares: params' features (null where not sent)
+            return to_frame(self.params, rows, Features.of(self.params.dataset.features))
         frame = pd.DataFrame.from_records(rows)
         return frame.astype({SCORE: "float32", PREDICTION: "int8"})
 

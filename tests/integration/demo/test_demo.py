@@ -140,9 +140,11 @@ def test_the_oracle_trained_beside_the_loop_is_the_one_trained_in_process(projec
     assert beside[months[1]].version == in_process.version == "2013-02"
     assert beside[months[1]].window == in_process.window == "2013-01-01..2013-01-31"
     np.testing.assert_array_equal(
-        score_frame(beside[months[1]], rows, 500)[0], score_frame(in_process, rows, 500)[0]
+        score_frame(beside[months[1]], rows, 500, where="rows")[0],
+        score_frame(in_process, rows, 500, where="rows")[0],
     )
     assert beside[months[0]].window == "2013-01-01..2013-01-19"
     assert not np.allclose(
-        score_frame(beside[months[0]], rows, 500)[0], score_frame(in_process, rows, 500)[0]
+        score_frame(beside[months[0]], rows, 500, where="rows")[0],
+        score_frame(in_process, rows, 500, where="rows")[0],
     )

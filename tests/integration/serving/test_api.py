@@ -13,49 +13,19 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import mlflow
 import numpy as np
 import pandas as pd
-import uvicorn
-from helpers import DAY, register_again
+from helpers import DAY, register_again, running_api
 
-from tasks.core.config import override
 from tasks.core.layout import day_paths, online_parts
 from tasks.registry.aliases import force_promote, registry_client
 from tasks.serving.champion import resolve_champion, score_frame
-from tasks.serving.online.app import create_app
 from tasks.serving.online.canary import to_challenger
 from tasks.simulation.upstream import write_day_batch
-
-FAST = {"poll_seconds": 0.2, "flush_seconds": 0.2, "max_wait_ms": 20.0}
-
-
-@contextlib.contextmanager
-def running(params, **api) -> Iterator[str]:
-    """The app on a free loopback port until the block ends (then stopped, its store flushed)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    params = override(params, "test", "api", **{**FAST, **api, "port": port})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(params), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        assert not thread.is_alive(), "the server did not stop within 60 s"
 
 
 def records(params, rows: pd.DataFrame) -> list[dict]:
@@ -91,8 +61,10 @@ def test_scores_equal_the_batch_path_and_reach_drift_and_lineage(serving):
     # Same rows in the same batch: the int8 variant quantizes activations per batch, so a row's
     # score depends (≈1e-3) on the rows scored with it, online as in the nightly batches.
     chunks = [rows.head(1), *(rows.iloc[start : start + 100] for start in range(0, 300, 100))]
-    expected = [score_frame(champion, chunk, params.score.chunk_rows)[0] for chunk in chunks]
-    with running(params, shadow=False) as url, httpx.Client(base_url=url) as client:
+    expected = [
+        score_frame(champion, chunk, params.score.chunk_rows, where="rows")[0] for chunk in chunks
+    ]
+    with running_api(params, shadow=False) as url, httpx.Client(base_url=url) as client:
         assert client.get("/healthz").json() == {"status": "alive"}
         assert client.get("/readyz").json()["model_version"] == champion.version
         replies = [client.post("/v1/predict", json=records(params, chunk)) for chunk in chunks]
@@ -139,7 +111,7 @@ def test_concurrent_requests_are_scored_in_batches(serving):
             replies = await asyncio.gather(*(client.post("/v1/predict", json=r) for r in rows))
             return [r.status_code for r in replies]
 
-    with running(params, shadow=False, max_wait_ms=50.0) as url:
+    with running_api(params, shadow=False, max_wait_ms=50.0) as url:
         assert asyncio.run(burst(url)) == [200] * len(rows)
         text = httpx.get(f"{url}/metrics").text
     batches = metric(text, "loopline_api_batch_rows_count", role="served")
@@ -161,7 +133,7 @@ def test_a_promotion_during_a_stream_of_requests_swaps_without_an_error(serving)
     new = register_again(params)
     seen: list[tuple[int, str]] = []
     stop = threading.Event()
-    with running(params, shadow=False) as url:
+    with running_api(params, shadow=False) as url:
         streamer = threading.Thread(target=_stream, args=(url, rows, stop, seen))
         streamer.start()
         time.sleep(1.0)
@@ -193,7 +165,7 @@ def test_a_corrupt_new_version_keeps_the_old_one_serving(serving):
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with running(params, shadow=False) as url, httpx.Client(base_url=url) as client:
+    with running_api(params, shadow=False) as url, httpx.Client(base_url=url) as client:
         force_promote(params, bad, "test: a corrupt version")
         deadline = time.monotonic() + 30
         while client.get("/readyz").json()["load_error"] is None:
@@ -215,7 +187,7 @@ def test_shadow_and_canary_are_accounted_with_the_version_that_answered(serving)
     registry_client(params).set_registered_model_alias(
         params.registry.model_name, "challenger", challenger
     )
-    with running(params, shadow=True, canary_share=0.3) as url, httpx.Client(base_url=url) as c:
+    with running_api(params, shadow=True, canary_share=0.3) as url, httpx.Client(base_url=url) as c:
         first = c.post("/v1/predict", json=records(params, frame)).json()["predictions"]
         again = c.post("/v1/predict", json=records(params, frame)).json()["predictions"]
         deadline = time.monotonic() + 30
@@ -286,7 +258,7 @@ def test_each_bad_input_is_a_4xx_with_one_line_and_the_server_keeps_serving(serv
     params = serving
     good = _row(params)
     with (
-        running(params, shadow=False, max_body_bytes=2048, max_request_rows=2) as url,
+        running_api(params, shadow=False, max_body_bytes=2048, max_request_rows=2) as url,
         httpx.Client(base_url=url) as client,
     ):
         for case, (body, status, message) in BAD.items():
@@ -318,7 +290,7 @@ def test_a_full_queue_is_a_503_with_retry_after_and_the_rest_are_served(serving)
         async with httpx.AsyncClient(base_url=url) as client:
             return await asyncio.gather(*(client.post("/v1/predict", json=r) for r in rows))
 
-    with running(params, shadow=False, max_queue_requests=1, max_wait_ms=50.0) as url:
+    with running_api(params, shadow=False, max_queue_requests=1, max_wait_ms=50.0) as url:
         replies = asyncio.run(burst(url))
         after = httpx.post(f"{url}/v1/predict", json=rows[0])
     busy = [r for r in replies if r.status_code == 503]

@@ -48,6 +48,17 @@ def test_a_feature_with_no_values_counts_as_drifted_instead_of_failing(params, h
     assert after["drift_share"] == pytest.approx(drifted / n)
 
 
+def test_a_feature_added_since_the_champion_was_trained_is_listed_not_compared(params, halves):
+    """The champion's reference was sampled with the feature list it was trained on: a feature
+    params added later has nothing to be compared with (no KeyError)."""
+    reference, current = halves
+    _, summary = feature_drift(params, reference.drop(columns=["visib"]), current)
+    assert summary["not_in_reference"] == ["visib"]
+    assert "visib" not in summary["columns"]
+    compared = len(params.dataset.features.names) - 1
+    assert summary["drift_share"] == pytest.approx(summary["drifted_columns"] / compared)
+
+
 def test_windows_over_max_rows_are_sampled_with_the_seed(params, halves):
     _, current = halves
     cfg = params.drift.model_copy(update={"max_rows": 500})

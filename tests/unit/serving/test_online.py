@@ -12,7 +12,7 @@ from tasks.core.config import Params
 from tasks.data.row_rules import online_contract
 from tasks.serving.online.batcher import Job, collect, group_by_model
 from tasks.serving.online.canary import id_position, to_challenger
-from tasks.serving.online.rows import RequestError, parse_rows, records_of, to_frame
+from tasks.serving.online.rows import Features, RequestError, parse_rows, records_of, to_frame
 
 
 def test_canary_split_is_sticky_and_close_to_its_share():
@@ -73,6 +73,12 @@ def params(base_params_dict) -> Params:
     return Params.model_validate(base_params_dict)
 
 
+@pytest.fixture(scope="module")
+def features(params) -> Features:
+    """A model trained on params' own feature list."""
+    return Features.of(params.dataset.features)
+
+
 def _record(**changes) -> dict:
     row = {
         "flight_id": "2013-01-29_US1117_EWR",
@@ -103,7 +109,7 @@ def _record(**changes) -> dict:
     return {**row, **changes}
 
 
-def test_each_row_is_kept_or_refused_with_its_reason(params):
+def test_each_row_is_kept_or_refused_with_its_reason(params, features):
     records = [
         _record(),
         _record(flight_id="b", origin="XXX"),
@@ -113,9 +119,9 @@ def test_each_row_is_kept_or_refused_with_its_reason(params):
         _record(flight_id="f", carrier=None),
         _record(flight_id="g", temp=float("inf")),
     ]
-    rows = parse_rows(params, online_contract(params), records)
+    rows = parse_rows(params, online_contract(params), records, features)
     assert list(rows.kept) == [0] and rows.size == 7
-    frame = to_frame(params, list(rows.kept.values()))
+    frame = to_frame(params, list(rows.kept.values()), features)
     assert frame["plane_year"].isna().all() and frame["distance"].dtype == "float64"
     assert frame["sched_dep_local"].dtype.kind == "M"
     assert rows.refused == {
@@ -128,8 +134,8 @@ def test_each_row_is_kept_or_refused_with_its_reason(params):
     }
 
 
-def test_duplicated_ids_in_one_request_break_the_contract(params):
-    rows = parse_rows(params, online_contract(params), [_record(), _record()])
+def test_duplicated_ids_in_one_request_break_the_contract(params, features):
+    rows = parse_rows(params, online_contract(params), [_record(), _record()], features)
     assert not rows.kept
     assert set(rows.refused.values()) == {"breaks the contract: flight_id is duplicated"}
 
@@ -146,3 +152,43 @@ def test_unreadable_requests_are_refused_whole(body, status, message):
     with pytest.raises(RequestError, match=message) as raised:
         records_of(body, 2, "flight")
     assert raised.value.status == status
+
+
+def test_rows_hold_the_loaded_models_columns_not_params():
+    """Two models' own lists: the union is required and typed (a column numeric in either is a
+    number), a params feature no model reads is neither asked for nor checked by its rule."""
+    old = Features(numeric=("distance", "visib"), categorical=("origin", "weekday"))
+    new = Features(numeric=("distance", "weekday"), categorical=("carrier",))
+    both = Features.of(old, new)
+    assert both == Features(("distance", "visib", "weekday"), ("origin", "carrier"))
+    assert Features.of(old) == old
+
+
+def test_rows_are_asked_for_the_loaded_models_columns(params):
+    """params dropped visib since the loaded model was trained, and the model never read dest:
+    a row must hold visib (and gets a number), need not hold dest, and dest's rule (never null)
+    is not applied to rows no model reads it from."""
+    listed = params.dataset.features
+    dropped = listed.model_copy(update={"numeric": [c for c in listed.numeric if c != "visib"]})
+    changed = params.model_copy(
+        update={"dataset": params.dataset.model_copy(update={"features": dropped})}
+    )
+    model = Features.of(
+        listed.model_copy(update={"categorical": [c for c in listed.categorical if c != "dest"]})
+    )
+    without = lambda row, column: {k: v for k, v in row.items() if k != column}  # noqa: E731
+    records = [
+        without(_record(flight_id="a"), "dest"),
+        without(_record(flight_id="b"), "visib"),
+        _record(flight_id="c", dest=None, visib="far"),
+        _record(flight_id="d", dest=None, origin="XXX"),
+    ]
+    rows = parse_rows(changed, online_contract(changed), records, model)
+    assert list(rows.kept) == [0]
+    assert rows.refused == {
+        1: "missing column(s) visib",
+        2: "visib: expected a number or null, got 'far'",
+        3: "breaks the contract: origin not in ['EWR', 'JFK', 'LGA']",
+    }
+    frame = to_frame(changed, list(rows.kept.values()), model)
+    assert frame["visib"].dtype == "float64" and "dest" not in frame
