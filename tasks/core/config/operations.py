@@ -169,3 +169,6 @@ class ApiConfig(StrictModel):
     canary_share: Fraction = Field(description="share of ids the challenger answers (sticky)")
     flush_rows: int = Field(ge=1, description="online predictions buffered before a file")
     flush_seconds: float = Field(gt=0)
+    torch_threads: int = Field(
+        ge=1, le=256, description="torch threads of the scoring thread; the rest run the event loop"
+    )

@@ -82,12 +82,19 @@ class Batcher:
         max_queue: int,
         frame_of: Callable[[list[dict[str, Any]]], pd.DataFrame],
         on_batch: Callable[[int], None] = lambda rows: None,
+        torch_threads: int = 1,
     ):
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
         self.max_rows, self.max_wait_s = max_rows, max_wait_s
         self.frame_of, self.on_batch = frame_of, on_batch
-        # One scoring thread: torch uses the cores within a forward pass.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        # One scoring thread, with `torch_threads` for a forward pass: on few cores the event
+        # loop (parsing, answering) needs one of them, and batching gives the speed.
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="score",
+            initializer=_set_torch_threads,
+            initargs=(torch_threads,),
+        )
 
     async def submit(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
@@ -129,3 +136,11 @@ class Batcher:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """torch's thread count (process-wide), set as the scoring thread starts: torch is
+    imported only once something is scored."""
+    import torch
+
+    torch.set_num_threads(threads)

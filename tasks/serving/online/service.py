@@ -46,6 +46,7 @@ class Service:
                 api.max_queue_requests,
                 functools.partial(to_frame, params),
                 self.metrics.batch_rows.labels(role).observe,
+                api.torch_threads,
             )
             for role in ("served", "shadow")
         )
