@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +23,7 @@ from tasks.serving.online.batcher import Batcher, QueueFull
 from tasks.serving.online.canary import to_challenger
 from tasks.serving.online.holder import LoadFailure, ModelHolder
 from tasks.serving.online.metrics import Metrics
-from tasks.serving.online.rows import Rows, parse_rows, to_frame
+from tasks.serving.online.rows import Rows, parse_rows
 from tasks.serving.online.store import OnlineStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,6 @@ class Service:
                 api.max_batch_rows,
                 api.max_wait_ms / 1000,
                 api.max_queue_requests,
-                functools.partial(to_frame, params),
                 self.metrics.batch_rows.labels(role).observe,
                 api.torch_threads,
             )
