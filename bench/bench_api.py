@@ -3,8 +3,9 @@
 process, driven by one aiohttp client (on uvloop) at fixed concurrency levels.
 
 Phases, each bounded in time:
-- levels: at each of LEVELS concurrent clients, each server in turn (side by side: the ratios
-  see the same moments of the machine) gets one-row requests for LEVEL_SECONDS. Figures:
+- levels: at each of LEVELS concurrent clients, the servers take turns for ROUNDS rounds
+  (side by side: the ratios see the same moments of the machine), each sending one-row
+  requests for LEVEL_SECONDS in all, after a warm-up at the level in each turn. Figures:
   throughput, p50 and p99 per server and level; ratios a/c (throughput, p99) and a/b. Level 1
   is the single-request latency floor.
 - sustained: (a) at the highest level for `sustain_s`, its RSS sampled from start to end.
@@ -51,12 +52,13 @@ from tasks.core.tags import CHAMPION
 log = logging.getLogger(__name__)
 
 LEVELS = (1, 8, 32)
-LEVEL_SECONDS = 4.0  # per server and level, after a warm-up
-WARM_SECONDS = 0.5
+LEVEL_SECONDS = 4.5  # per server and level, in ROUNDS turns, each after a warm-up
+ROUNDS = 3  # on a shared machine, one turn each let a busy moment land on one server only
+WARM_SECONDS = 0.3
 SUSTAIN_SECONDS = 60.0  # (a) at the highest level, its RSS watched
-SWAP_SECONDS = 6.0  # the hot-swap phase; the promotion comes after SWAP_AFTER
+SWAP_SECONDS = 8.0  # the hot-swap phase; the promotion comes after SWAP_AFTER
 SWAP_AFTER = 1.0
-POLL_SECONDS = 0.5  # the servers' api.poll_seconds here: the swap lands within the phase
+POLL_SECONDS = 2.0  # the servers' api.poll_seconds here: the swap lands within the phase
 REQUESTS = 2000  # distinct one-row bodies, cycled
 START_SECONDS = 120.0
 RSS_GROWTH = 0.10  # "flat": at most this share of growth from the start to the end
@@ -78,6 +80,11 @@ class Load:
 
     def ms(self, q: float) -> float:
         return float(np.percentile(np.array(self.latencies) * 1000, q))
+
+    def add(self, other: Load) -> None:
+        self.latencies += other.latencies
+        self.failures += other.failures
+        self.wall += other.wall
 
     def saw(self, version: str) -> None:
         if not self.versions or self.versions[-1] != version:
@@ -173,13 +180,15 @@ def _run(coro: Coroutine[Any, Any, list[Row]]) -> list[Row]:
 async def _levels(urls: dict[str, str], bodies: dict[str, list[bytes]]) -> list[Row]:
     loads: dict[tuple[str, int], Load] = {}
     for level in LEVELS:
-        for server, url in urls.items():
-            async with _session(level) as session:
-                # Warm-up at the level: its connections are open before the clock starts.
-                await _load(session, url, bodies[server], level, WARM_SECONDS)
-                loads[(server, level)] = load = await _load(
-                    session, url, bodies[server], level, LEVEL_SECONDS
-                )
+        for _ in range(ROUNDS):
+            for server, url in urls.items():
+                async with _session(level) as session:
+                    # Warm-up at the level: its connections are open before the clock starts.
+                    await _load(session, url, bodies[server], level, WARM_SECONDS)
+                    turn = await _load(session, url, bodies[server], level, LEVEL_SECONDS / ROUNDS)
+                loads.setdefault((server, level), Load()).add(turn)
+        for server in urls:
+            load = loads[(server, level)]
             log.info(
                 "bench api: %s @%d: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d failed",
                 *(server, level, load.throughput, load.ms(50), load.ms(99), load.failures),
