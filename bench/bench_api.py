@@ -426,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("bench api: %s", exc)
         return 1
     for row in rows:
-        log.info("%-40s %12.2f %-8s %-6s %s", row.name, row.value, row.unit, row.target, row.note)
+        met = "" if row.met is None else ("met" if row.met else "MISSED")
+        figure = (row.name, row.value, row.unit, row.target, met, row.note)
+        log.info("%-40s %12.2f %-8s %-6s %-6s %s", *figure)
     return 0
 
 
