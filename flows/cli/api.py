@@ -28,6 +28,7 @@ def api(app: App, host: str | None, port: int | None, no_batching: bool) -> None
     params = override(
         app.params, "loopline api", "api", **{k: v for k, v in changes.items() if v is not None}
     )
+    # loop and http "auto": uvloop and httptools (dependencies) where the platform has them.
     uvicorn.run(
         create_app(params),
         host=params.api.host,

@@ -169,3 +169,19 @@ class ApiConfig(StrictModel):
     canary_share: Fraction = Field(description="share of ids the challenger answers (sticky)")
     flush_rows: int = Field(ge=1, description="online predictions buffered before a file")
     flush_seconds: float = Field(gt=0)
+    torch_threads: int = Field(
+        ge=1, le=256, description="torch threads of the scoring thread; the rest run the event loop"
+    )
+    load_retry_seconds: float = Field(
+        gt=0, description="first wait before a version that failed to load is tried again"
+    )
+    load_retry_max_seconds: float = Field(gt=0, description="the wait doubles up to this")
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> ApiConfig:
+        if self.load_retry_max_seconds < self.load_retry_seconds:
+            raise ValueError(
+                f"load_retry_max_seconds {self.load_retry_max_seconds:g} is under "
+                f"load_retry_seconds {self.load_retry_seconds:g}; make it at least as long"
+            )
+        return self

@@ -67,7 +67,6 @@ def create_app(params: Params) -> FastAPI:
         log.exception("api: %s %s failed", request.method, request.url.path)
         return answer(500, {"error": "internal error; the server log has the details"}, "other")
 
-    @app.post(PREDICT)
     async def predict(request: Request) -> JSONResponse:
         started = time.perf_counter()
         try:
@@ -98,6 +97,11 @@ def create_app(params: Params) -> FastAPI:
         }
         metrics.latency.observe(time.perf_counter() - started)
         return answer(200 if rows.kept else 422, body, PREDICT)
+
+    # A plain Starlette route: FastAPI's per-request machinery (dependencies, an exit stack)
+    # serves nothing here, as the handler reads the request itself. A trivial handler took
+    # 121 µs per request behind FastAPI's route, 68 µs behind this (best of 15 rounds).
+    app.router.add_route(PREDICT, predict, methods=["POST"], include_in_schema=False)
 
     @app.get("/v1/model")
     async def model() -> JSONResponse:

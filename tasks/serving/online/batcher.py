@@ -18,11 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from tasks.serving.champion import Champion, score_frame
+from tasks.model.featurize import ArrowEncoder
+from tasks.model.predict import forward_encoded
+from tasks.serving.champion import Champion
+from tasks.serving.online.rows import to_batch
 
 log = logging.getLogger(__name__)
+
+
+ENCODERS_KEPT = 2  # the served model's and the challenger's
 
 
 class QueueFull(Exception):
@@ -80,14 +85,21 @@ class Batcher:
         max_rows: int,
         max_wait_s: float,
         max_queue: int,
-        frame_of: Callable[[Champion, list[dict[str, Any]]], pd.DataFrame],
         on_batch: Callable[[int], None] = lambda rows: None,
+        torch_threads: int = 1,
     ):
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
         self.max_rows, self.max_wait_s = max_rows, max_wait_s
-        self.frame_of, self.on_batch = frame_of, on_batch
-        # One scoring thread: torch uses the cores within a forward pass.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        self.on_batch = on_batch
+        self._encoders: dict[str, ArrowEncoder] = {}  # by model version; the scoring thread's
+        # One scoring thread, with `torch_threads` for a forward pass: on few cores the event
+        # loop (parsing, answering) needs one of them, and batching gives the speed.
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="score",
+            initializer=_set_torch_threads,
+            initargs=(torch_threads,),
+        )
 
     async def submit(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
@@ -123,10 +135,22 @@ class Batcher:
                     start = end
 
     def _score(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
-        """On the scoring thread: the batch's frame (the model's own columns), then the one
-        scoring path."""
-        frame = self.frame_of(model, rows)
-        return score_frame(model, frame, max(len(frame), 1), where="request")[0]
+        """On the scoring thread: the batch's features as Arrow, then the bulk scoring path,
+        with this thread's encoder of the model (kept for the served model and the
+        challenger: a swap retires the oldest)."""
+        encode = self._encoders.pop(model.version, None) or ArrowEncoder(model.featurizer)
+        self._encoders[model.version] = encode  # the most recently used last
+        while len(self._encoders) > ENCODERS_KEPT:
+            del self._encoders[next(iter(self._encoders))]
+        return forward_encoded(model.model, encode(to_batch(model.featurizer, rows)))
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """torch's thread count (process-wide), set as the scoring thread starts: torch is
+    imported only once something is scored."""
+    import torch
+
+    torch.set_num_threads(threads)

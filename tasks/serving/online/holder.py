@@ -4,13 +4,16 @@ A poll reads the aliases; when one names another version, that version is loaded
 loop and then swapped in by one assignment: a request binds the model it starts with, so
 requests in flight finish on their version. A version that fails to load (a missing file, a
 checksum that does not match) leaves the old one serving; the failure is kept for /readyz and
-the metrics, and a version that failed its checksums is not downloaded again on every poll.
+the metrics. A version that failed its checksums is not downloaded again; one that failed
+otherwise (a store or a file not there yet) is tried again with backoff (`retry_delay`), so a
+server that starts before its model can load waits for it instead of exiting or hammering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +34,18 @@ class LoadFailure:
     error: str
 
 
+def retry_delay(failures: int, first_s: float, most_s: float) -> float:
+    """Seconds before a version that failed to load `failures` times in a row is tried again:
+    `first_s`, doubling, at most `most_s` (a poll between two tries still waits its turn)."""
+    return min(first_s * 2 ** (failures - 1), most_s)
+
+
+@dataclass(frozen=True)
+class Retry:
+    failures: int
+    not_before: float  # time.monotonic()
+
+
 class ModelHolder:
     """`served` answers requests, `challenger` shadows or takes the canary share."""
 
@@ -42,6 +57,7 @@ class ModelHolder:
         self.failure: LoadFailure | None = None
         self.on_failure = on_failure
         self._refused: set[str] = set()  # versions whose files failed their checksums
+        self._retries: dict[str, Retry] = {}  # versions that failed otherwise, by version
 
     def _follows_challenger(self) -> bool:
         api = self.params.api
@@ -69,21 +85,32 @@ class ModelHolder:
             return current if keep else None
         if current is not None and current.version == version:
             return current
-        if version in self._refused:
+        retry = self._retries.get(version)
+        if version in self._refused or (retry and time.monotonic() < retry.not_before):
             return current if keep else None
         try:
             loaded = await asyncio.to_thread(load_version, self.params, version)
         except Exception as exc:  # any failure to load keeps the old version serving
             if isinstance(exc, ModelIntegrityError):
                 self._refused.add(version)
+            else:
+                self._retries[version] = self._after(retry)
             self.failure = LoadFailure(alias, version, str(exc).splitlines()[0])
             self.on_failure(self.failure)
             log.error("api: @%s v%s failed to load, %s", alias, version, self.failure.error)
             return current if keep else None
+        self._retries.pop(version, None)
         if alias == self.alias:
             self.failure = None
         log.info("api: @%s is now %s v%s (was %s)", alias, name, version, _shown(current))
         return loaded
+
+    def _after(self, last: Retry | None) -> Retry:
+        """The retry after one more failure in a row."""
+        api = self.params.api
+        failures = last.failures + 1 if last else 1
+        delay = retry_delay(failures, api.load_retry_seconds, api.load_retry_max_seconds)
+        return Retry(failures, time.monotonic() + delay)
 
     async def follow_forever(self, after: Callable[[], None]) -> None:
         """Poll every api.poll_seconds until cancelled; `after` runs after each poll."""

@@ -23,7 +23,7 @@ from tasks.serving.online.batcher import Batcher, QueueFull
 from tasks.serving.online.canary import to_challenger
 from tasks.serving.online.holder import LoadFailure, ModelHolder
 from tasks.serving.online.metrics import Metrics
-from tasks.serving.online.rows import Features, Rows, parse_rows, to_frame
+from tasks.serving.online.rows import Features, Rows, parse_rows
 from tasks.serving.online.store import OnlineStore
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ class Service:
                 api.max_batch_rows,
                 api.max_wait_ms / 1000,
                 api.max_queue_requests,
-                self._frame,
                 self.metrics.batch_rows.labels(role).observe,
+                api.torch_threads,
             )
             for role in ("served", "shadow")
         )
@@ -96,10 +96,6 @@ class Service:
         models = (self.holder.served, self.holder.challenger)
         features = Features.of(*(m.featurizer for m in models if m is not None))
         return parse_rows(self.params, self.contract, records, features)
-
-    def _frame(self, model: Champion, rows: list[dict[str, Any]]) -> pd.DataFrame:
-        """The frame a model scores: its own feature columns."""
-        return to_frame(self.params, rows, Features.of(model.featurizer))
 
     async def predict(self, served: Champion, rows: Rows) -> dict[int, dict[str, Any]]:
         """Answers of the kept rows by position, the canary share scored by the challenger;

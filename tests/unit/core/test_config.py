@@ -57,6 +57,19 @@ def test_out_of_range_fraction_rejected(base_params_dict, tmp_path):
         load_params(_write(tmp_path, bad))
 
 
+def test_api_torch_threads_and_load_retries_are_typed(base_params_dict, tmp_path):
+    assert load_params(_write(tmp_path, base_params_dict)).api.torch_threads == 1
+    bad = copy.deepcopy(base_params_dict)
+    bad["api"]["torch_threads"] = 0
+    with pytest.raises(ConfigError, match=r"api\.torch_threads: .*greater than or equal to 1"):
+        load_params(_write(tmp_path, bad))
+    bad = copy.deepcopy(base_params_dict)
+    bad["api"].update(load_retry_seconds=30, load_retry_max_seconds=10)
+    too_short = r"api: .*load_retry_max_seconds 10 is under load_retry_seconds 30"
+    with pytest.raises(ConfigError, match=too_short):
+        load_params(_write(tmp_path, bad))
+
+
 def test_credentials_in_params_are_refused(base_params_dict, tmp_path):
     bad = copy.deepcopy(base_params_dict)
     # split in two, or the secret scan of the repo (test_reliability) would flag this line

@@ -1,18 +1,30 @@
 """The pure parts of `loopline api`: the canary's sticky split, batch collection and grouping,
-and a request's rows typed and checked against the nightly contract."""
+a request's rows typed and checked against the nightly contract, and a batch's features as
+Arrow encoded exactly as through a pandas frame."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
+import numpy as np
 import pytest
 
 from tasks.core.config import Params
 from tasks.data.row_rules import online_contract
-from tasks.serving.online.batcher import Job, collect, group_by_model
+from tasks.model.featurize import ArrowEncoder, Featurizer
+from tasks.serving.online.batcher import Batcher, Job, collect, group_by_model
 from tasks.serving.online.canary import id_position, to_challenger
-from tasks.serving.online.rows import Features, RequestError, parse_rows, records_of, to_frame
+from tasks.serving.online.holder import retry_delay
+from tasks.serving.online.rows import (
+    Features,
+    RequestError,
+    parse_rows,
+    records_of,
+    to_batch,
+    to_frame,
+)
 
 
 def test_canary_split_is_sticky_and_close_to_its_share():
@@ -192,3 +204,70 @@ def test_rows_are_asked_for_the_loaded_models_columns(params):
     }
     frame = to_frame(changed, list(rows.kept.values()), model)
     assert frame["visib"].dtype == "float64" and "dest" not in frame
+
+
+def test_a_batch_as_arrow_encodes_exactly_as_through_a_frame(params):
+    records = [
+        _record(),
+        _record(flight_id="b", dest="XYZ", distance=1000.5),  # an unseen category: OOV
+        _record(flight_id="c", temp=None, plane_year=1999),
+        _record(flight_id="d", carrier="AA", origin="JFK", hour=17),
+    ]
+    listed = Features.of(params.dataset.features)
+    rows = list(parse_rows(params, online_contract(params), records, listed).kept.values())
+    assert len(rows) == 4
+    rows[2]["plane_type"] = None  # a null category (set past the contract: encoding is tested)
+    features = params.dataset.features
+    featurizer = Featurizer.fit(
+        to_frame(params, [rows[0], rows[3]], listed), features.categorical, features.numeric, 1
+    )
+    encode = ArrowEncoder(featurizer)
+    for batch in (rows, rows[1:3], rows[:1]):  # one encoder, batches bringing new dictionaries
+        expected = featurizer.transform(to_frame(params, batch, listed))
+        got = encode(to_batch(featurizer, batch))
+        np.testing.assert_array_equal(got.categorical, expected.categorical)
+        np.testing.assert_array_equal(got.numeric, expected.numeric)
+    assert encode(to_batch(featurizer, rows)).categorical[1].min() == 0  # XYZ: the OOV bucket
+
+
+def test_a_batch_as_arrow_writes_category_codes_as_text():
+    featurizer = Featurizer(
+        categorical=["shift"],
+        numeric=["x"],
+        vocabularies={"shift": ["1", "2"]},
+        medians={"x": 0.0},
+        means={"x": 0.0},
+        stds={"x": 1.0},
+        missing_indicators=["x"],
+    )
+    rows = [
+        {"shift": 1, "x": 1.0},
+        {"shift": 2.0, "x": math.nan},
+        {"shift": "1", "x": 2.0},
+        {"shift": None, "x": 3.0},
+        {"shift": math.nan, "x": 4.0},
+    ]
+    batch = to_batch(featurizer, rows)
+    assert batch.column("shift").to_pylist() == ["1", "2", "1", None, None]
+    assert str(batch.column("x").type) == "double"
+    encoded = ArrowEncoder(featurizer)(batch)
+    assert encoded.categorical[:, 0].tolist() == [1, 2, 1, 0, 0]  # 0: the OOV bucket
+    assert encoded.numeric[:, 1].tolist() == [0, 1, 0, 0, 0]  # x missing in the second row
+
+
+def test_the_batcher_sets_torch_threads_for_a_forward_pass():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            batcher = Batcher(1, 0.0, 1, torch_threads=threads)
+            assert batcher.executor.submit(torch.get_num_threads).result() == threads
+            batcher.close()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_failed_load_is_retried_after_a_doubling_wait_up_to_its_most():
+    assert [retry_delay(n, 5.0, 60.0) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+    assert retry_delay(1, 2.0, 2.0) == retry_delay(9, 2.0, 2.0) == 2.0
