@@ -10,11 +10,14 @@ from helpers import set_params
 from tasks import stages
 from tasks.core import tags as tag
 from tasks.core.config import load_params
+from tasks.core.layout import FEATURIZER_FILE
+from tasks.model.featurize import Featurizer
 from tasks.registry import tracking
 from tasks.registry.promote import run_promote
+from tasks.training import warm
 
 
-def _run_tags(params, name: str) -> dict[str, str]:
+def _run_tags(name: str) -> dict[str, str]:
     """The tags of the latest run named `name` (teacher or student)."""
     import mlflow
 
@@ -46,16 +49,23 @@ def test_a_warm_retrain_starts_from_the_champion_and_is_gated_as_usual(trained_c
         stages.STAGES[name](params)
     decision = run_promote(params)
 
-    warm = json.loads((params.train.model_dir / "training.json").read_text())
-    assert warm["warm_start"] == f"v{champion.version}"
-    assert warm["epochs_run"] <= 2  # the fine-tune schedule, not the scratch one
+    retrain = json.loads((params.train.model_dir / "training.json").read_text())
+    assert retrain["warm_start"] == f"v{champion.version}"
+    assert retrain["epochs_run"] <= 2  # the fine-tune schedule, not the scratch one
     # It starts where the champion ended: its first epoch already beats scratch's first.
-    first = warm["history"][0]["val_log_loss"]
+    first = retrain["history"][0]["val_log_loss"]
     assert first < scratch["history"][0]["val_log_loss"]
     tracking.configure(params.tracking)
     for run in ("teacher", "student"):
-        assert _run_tags(params, run)[tag.WARM_START] == f"v{champion.version}"
+        assert _run_tags(run)[tag.WARM_START] == f"v{champion.version}"
     # The gate judges it against the champion like any candidate.
     assert decision.version != champion.version and decision.compared_to == champion.version
     assert decision.decision in {"promoted", "rejected", "insufficient_evidence"}
     assert {c["name"] for c in decision.checks} >= {"auc_vs_champion"}
+
+    # A student of another shape cannot take the champion's weights: scratch, saying why.
+    featurizer = Featurizer.load(params.train.model_dir / FEATURIZER_FILE)
+    other = params.distill.net.model_copy(update={"hidden": [8]})
+    begin = warm.start(params, "student", featurizer, other)
+    assert begin.version is None
+    assert begin.tag == "scratch: hidden layers differ: champion [16], retrain [8]"
