@@ -78,8 +78,11 @@ def start(params: Params, role: Role, featurizer: Featurizer, shape: NetShape) -
     if not getattr(params, section).warm_start:
         return Start(scratch_net(featurizer, shape), None, f"{section}.warm_start is false")
     try:
-        version, champion, champion_featurizer = champion_network(params, role)
-        model = transfer(champion, champion_featurizer, featurizer, shape)
+        # Loading draws no numbers from the seeded stream: a fallback is the very net
+        # `warm_start: false` would train.
+        with torch.random.fork_rng(devices=[]):
+            version, champion, champion_featurizer = champion_network(params, role)
+            model = transfer(champion, champion_featurizer, featurizer, shape)
     except Incompatible as exc:
         log.info("%s: from scratch: %s", role, exc)
         return Start(scratch_net(featurizer, shape), None, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from helpers import set_params
 
 from tasks import stages
@@ -15,6 +16,7 @@ from tasks.model.featurize import Featurizer
 from tasks.registry import tracking
 from tasks.registry.promote import run_promote
 from tasks.training import warm
+from tasks.training.loop import seed_everything
 
 
 def _run_tags(name: str) -> dict[str, str]:
@@ -66,6 +68,12 @@ def test_a_warm_retrain_starts_from_the_champion_and_is_gated_as_usual(trained_c
     # A student of another shape cannot take the champion's weights: scratch, saying why.
     featurizer = Featurizer.load(params.train.model_dir / FEATURIZER_FILE)
     other = params.distill.net.model_copy(update={"hidden": [8]})
+    seed_everything(params.train.seed, 1)
     begin = warm.start(params, "student", featurizer, other)
     assert begin.version is None
     assert begin.tag == "scratch: hidden layers differ: champion [16], retrain [8]"
+    # Reading the champion drew nothing from the seeded stream: the net scratch would be.
+    seed_everything(params.train.seed, 1)
+    plain = warm.scratch_net(featurizer, other)
+    for ours, theirs in zip(begin.model.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(ours, theirs)
