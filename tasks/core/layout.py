@@ -33,6 +33,9 @@ DRIFT_REPORT_ASSETS = "js"
 
 # The drift reference sample, an artifact of the run that registered the model.
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+# The fp32 student (before pruning and int8), an artifact of its run whatever variant was
+# registered: what a later student warm-starts from (`distill.warm_start`).
+WARM_STUDENT_ARTIFACT = "warm_start/student"
 
 
 # Beside each stage's metrics record, in `numbers/`: its numbers alone, the file DVC reads as

@@ -29,6 +29,9 @@ TEACHER_MODEL = "loopline.teacher_model"
 TEACHER_VERSION = "loopline.teacher_version"
 TEACHER_RUN_ID = "loopline.teacher_run_id"
 SELECTION = "loopline.selection"
+# On a teacher or student run: the champion version its weights started from ("v3"), or
+# "scratch: " and why not.
+WARM_START = "loopline.warm_start"
 MODEL_URI = "loopline.model_uri"
 MODEL_VERSION = "loopline.model_version"
 REGISTERED_MODEL = "loopline.registered_model"  # on a training's parent run, with MODEL_VERSION

@@ -20,15 +20,16 @@ from tasks.core import tags as tag
 from tasks.core.config import DistillConfig, Params
 from tasks.core.io import write_json
 from tasks.core.io import write_metrics as write_metric_files
-from tasks.core.layout import CANDIDATE, FRONTIER, metrics_file
+from tasks.core.layout import CANDIDATE, FRONTIER, WARM_STUDENT_ARTIFACT, metrics_file
 from tasks.core.metrics import agreement, classification_metrics
 from tasks.data.split import Split, TrainingRecord, freshest_labelled, load_split, recency_weights
 from tasks.model.featurize import Featurizer
-from tasks.model.nets import NetConfig, TabularNet, load_model, quantize_int8, save_model
+from tasks.model.nets import TabularNet, load_model, quantize_int8, save_model
 from tasks.model.predict import predict_logits, predict_proba
 from tasks.registry import tracking
 from tasks.registry.reference import log_reference
 from tasks.registry.versions import describe_version, log_and_register
+from tasks.training import warm
 from tasks.training.calibrate import Calibration, fit_calibration, fold_into_output
 from tasks.training.compression import prune_student
 from tasks.training.ensemble import teacher_targets
@@ -84,11 +85,7 @@ def run_distill(params: Params) -> dict[str, dict]:
     )
     val_data = encode(featurizer, split.validation, target)
     seed_everything(params.train.seed, params.train.threads)
-    student = TabularNet(
-        NetConfig.for_featurizer(
-            featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
-        )
-    )
+    begin = warm.start(params, "student", featurizer, cfg.net)
     key = run_key(
         cfg.model_dump_json(),
         featurizer.to_json(),
@@ -96,6 +93,7 @@ def run_distill(params: Params) -> dict[str, dict]:
         record.teacher_run_id,
         targets.network_weight,
         params.train.half_life_days,
+        begin.tag,
     )
 
     tracking.configure(params.tracking)
@@ -109,9 +107,8 @@ def run_distill(params: Params) -> dict[str, dict]:
         tag.WINDOW: record.window.tag,
     }
 
-    with tracking.child_run(
-        record.parent_run_id, "student", {**tags, **link, tag.VARIANT: "student"}
-    ) as student_run:
+    run_tags = {**tags, **link, tag.VARIANT: "student", tag.WARM_START: begin.tag}
+    with tracking.child_run(record.parent_run_id, "student", run_tags) as student_run:
         import mlflow
 
         mlflow.log_params(
@@ -130,10 +127,10 @@ def run_distill(params: Params) -> dict[str, dict]:
         for dataset, context in training_datasets(params, split):
             mlflow.log_input(dataset, context=context)
         result = fit(
-            student,
+            begin.model,
             train_data,
             val_data,
-            cfg.schedule,
+            begin.schedule(cfg.schedule, cfg.fine_tune),
             seed=params.train.seed,
             checkpoint_dir=cfg.checkpoint_dir,
             key=key,
@@ -154,6 +151,8 @@ def run_distill(params: Params) -> dict[str, dict]:
             )
             save_model(model, featurizer, folders[name])
             save_model(quantize_int8(model), featurizer, folders[f"{name}_int8"])
+        # Whatever variant is registered, the next student may start from this one.
+        mlflow.log_artifacts(str(folders["student"]), artifact_path=WARM_STUDENT_ARTIFACT)
 
         teacher_eval = evaluate_network(
             "teacher", folders["teacher"], split, target, params.evaluate

@@ -29,8 +29,9 @@ from tasks.data.split import (
     training_window,
 )
 from tasks.model.featurize import Featurizer
-from tasks.model.nets import NetConfig, TabularNet, parameter_count, save_model
+from tasks.model.nets import parameter_count, save_model
 from tasks.registry import tracking
+from tasks.training import warm
 from tasks.training.ddp import launch, rank_threads
 from tasks.training.loop import Distributed, TrainingData, fit, run_key, seed_everything
 
@@ -83,21 +84,19 @@ def train_teacher(
         cfg.min_category_count,
     )
     seed_everything(cfg.seed, rank_threads(cfg))
-    net_config = NetConfig.for_featurizer(
-        featurizer, cfg.net.hidden, cfg.net.max_embedding_dim, cfg.net.dropout
-    )
-    model = TabularNet(net_config)
+    # Under DDP every rank reads the champion: all must start from the same net and schedule.
+    begin = warm.start(params, "teacher", featurizer, cfg.net)
     weights = recency_weights(split.train, window.end, cfg.half_life_days)
     train_data = encode(featurizer, split.train, target, weights=weights)
     val_data = encode(featurizer, split.validation, target)
 
-    key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp)
+    key = run_key(cfg.model_dump_json(), featurizer.to_json(), data_fp, begin.tag)
     teacher_fit = functools.partial(
         fit,
-        model,
+        begin.model,
         train_data,
         val_data,
-        cfg.schedule,
+        begin.schedule(cfg.schedule, cfg.fine_tune),
         seed=cfg.seed,
         checkpoint_dir=cfg.checkpoint_dir,
         key=key,
@@ -121,7 +120,8 @@ def train_teacher(
         datasets = training_datasets(params, split)
         _describe_parent(params, parent_run_id, data_fp, window.tag, datasets)
         world_size = 1 if distributed is None else distributed.world_size
-        with tracking.child_run(parent_run_id, "teacher", {**tags, tag.VARIANT: "teacher"}) as run:
+        run_tags = {**tags, tag.VARIANT: "teacher", tag.WARM_START: begin.tag}
+        with tracking.child_run(parent_run_id, "teacher", run_tags) as run:
             import mlflow
 
             mlflow.log_params(tracking.flatten(cfg.model_dump(mode="json")))
@@ -152,6 +152,7 @@ def train_teacher(
             "data_fingerprint": data_fp,
             "history": result.history,
             "resumed_from_epoch": result.resumed_from_epoch,
+            "warm_start": begin.tag,
             "mlflow": {"parent_run_id": parent_run_id, "teacher_run_id": teacher_run_id},
             **summary,
         }

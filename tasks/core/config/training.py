@@ -22,6 +22,14 @@ class Schedule(StrictModel):
     weight_decay: float = Field(ge=0)
 
 
+class FineTune(StrictModel):
+    """The schedule of a warm start: it begins at the champion's optimum, not at random."""
+
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    lr_scale: float = Field(gt=0, description="the schedule's learning rate times this")
+
+
 class NetShape(StrictModel):
     hidden: list[int] = Field(min_length=1)
     max_embedding_dim: int = Field(ge=1)
@@ -64,6 +72,14 @@ class TrainConfig(StrictModel):
     min_category_count: int = Field(ge=1)
     net: NetShape
     schedule: Schedule
+    warm_start: bool = Field(
+        default=False,
+        description="start the teacher from the champion's teacher when the features and the "
+        "net shape match; otherwise (or without a champion) from scratch, saying why",
+    )
+    fine_tune: FineTune | None = Field(
+        default=None, description="the schedule of a warm start; null: `schedule` as it is"
+    )
     model_dir: Path
     checkpoint_dir: Path
 
@@ -126,6 +142,12 @@ class DistillConfig(StrictModel):
     alpha: Fraction = Field(description="weight of the soft-target loss; 1 - alpha on labels")
     net: NetShape
     schedule: Schedule
+    warm_start: bool = Field(
+        default=False, description="start the student from the champion's fp32 student"
+    )
+    fine_tune: FineTune | None = Field(
+        default=None, description="the schedule of a warm start; null: `schedule` as it is"
+    )
     prune: PruneConfig
     candidate: Variant
     teacher: Literal["ensemble", "network"] = Field(
