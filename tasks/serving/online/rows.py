@@ -22,7 +22,7 @@ import pyarrow as pa
 from tasks.core.categories import code_text
 from tasks.core.config import Params
 from tasks.data.contract import Contract, numeric_codes
-from tasks.data.row_rules import row_reasons
+from tasks.data.row_rules import is_missing, row_reasons
 from tasks.model.featurize import Featurizer
 
 
@@ -136,8 +136,7 @@ def to_batch(featurizer: Featurizer, rows: list[dict[str, Any]]) -> pa.RecordBat
 
 
 def _category(value: Any) -> str | None:
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return None if missing else code_text(value)
+    return None if is_missing(value) else code_text(value)
 
 
 def _typed(
