@@ -172,6 +172,9 @@ class ApiConfig(StrictModel):
     torch_threads: int = Field(
         ge=1, le=256, description="torch threads of the scoring thread; the rest run the event loop"
     )
+    inline_rows: int = Field(
+        ge=0, description="a lone request of at most this many rows is scored on the event loop"
+    )
     load_retry_seconds: float = Field(
         gt=0, description="first wait before a version that failed to load is tried again"
     )

@@ -87,19 +87,18 @@ class Batcher:
         max_queue: int,
         on_batch: Callable[[int], None] = lambda rows: None,
         torch_threads: int = 1,
+        inline_rows: int = 0,
     ):
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_queue)
-        self.max_rows, self.max_wait_s = max_rows, max_wait_s
+        self.max_rows, self.max_wait_s, self.inline_rows = max_rows, max_wait_s, inline_rows
         self.on_batch = on_batch
-        self._encoders: dict[str, ArrowEncoder] = {}  # by model version; the scoring thread's
-        # One scoring thread, with `torch_threads` for a forward pass: on few cores the event
-        # loop (parsing, answering) needs one of them, and batching gives the speed.
-        self.executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="score",
-            initializer=_set_torch_threads,
-            initargs=(torch_threads,),
-        )
+        self._encoders: dict[str, ArrowEncoder] = {}  # by model version
+        # One scoring thread, with `torch_threads` for a forward pass (process-wide): on few
+        # cores the event loop (parsing, answering) needs one of them, and batching gives the
+        # speed. A lone job of at most `inline_rows` rows is scored on the event loop itself:
+        # the two thread hand-offs cost more than its forward pass (api.inline_rows).
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+        _set_torch_threads(torch_threads)
 
     async def submit(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
@@ -118,9 +117,12 @@ class Batcher:
                 rows = [row for job in group for row in job.rows]
                 self.on_batch(len(rows))
                 try:
-                    scores = await loop.run_in_executor(
-                        self.executor, self._score, group[0].model, rows
-                    )
+                    if len(jobs) == 1 and len(rows) <= self.inline_rows:
+                        scores = self._score(group[0].model, rows)
+                    else:
+                        scores = await loop.run_in_executor(
+                            self.executor, self._score, group[0].model, rows
+                        )
                 except Exception as exc:  # a scoring fault fails its jobs, not the worker
                     log.exception("api: scoring a batch of %d rows failed", len(rows))
                     for job in group:
@@ -135,9 +137,9 @@ class Batcher:
                     start = end
 
     def _score(self, model: Champion, rows: list[dict[str, Any]]) -> np.ndarray:
-        """On the scoring thread: the batch's features as Arrow, then the bulk scoring path,
-        with this thread's encoder of the model (kept for the served model and the
-        challenger: a swap retires the oldest)."""
+        """The batch's features as Arrow, then the bulk scoring path, with the batcher's
+        encoder of the model (kept for the served model and the challenger: a swap retires
+        the oldest). One batch at a time: on the scoring thread, or inline."""
         encode = self._encoders.pop(model.version, None) or ArrowEncoder(model.featurizer)
         self._encoders[model.version] = encode  # the most recently used last
         while len(self._encoders) > ENCODERS_KEPT:
@@ -149,8 +151,7 @@ class Batcher:
 
 
 def _set_torch_threads(threads: int) -> None:
-    """torch's thread count (process-wide), set as the scoring thread starts: torch is
-    imported only once something is scored."""
+    """torch's thread count for a forward pass (process-wide)."""
     import torch
 
     torch.set_num_threads(threads)

@@ -45,6 +45,7 @@ class Service:
                 api.max_queue_requests,
                 self.metrics.batch_rows.labels(role).observe,
                 api.torch_threads,
+                api.inline_rows,
             )
             for role in ("served", "shadow")
         )

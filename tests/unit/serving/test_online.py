@@ -14,6 +14,8 @@ import pytest
 from tasks.core.config import Params
 from tasks.data.row_rules import online_contract
 from tasks.model.featurize import ArrowEncoder, Featurizer
+from tasks.model.nets import NetConfig, TabularNet
+from tasks.serving.champion import Champion
 from tasks.serving.online.batcher import Batcher, Job, collect, group_by_model
 from tasks.serving.online.canary import id_position, to_challenger
 from tasks.serving.online.holder import retry_delay
@@ -266,6 +268,36 @@ def test_the_batcher_sets_torch_threads_for_a_forward_pass():
             batcher.close()
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_lone_small_job_is_scored_inline_and_others_on_the_scoring_thread(params):
+    """api.inline_rows spares a lone small request the two thread hand-offs; same scores."""
+    listed = Features.of(params.dataset.features)
+    records = [_record(flight_id=f"f{i}", dest=("CLT", "ORD", "BOS")[i % 3]) for i in range(12)]
+    rows = list(parse_rows(params, online_contract(params), records, listed).kept.values())
+    features = params.dataset.features
+    featurizer = Featurizer.fit(
+        to_frame(params, rows, listed), features.categorical, features.numeric, 1
+    )
+    net = TabularNet(NetConfig.for_featurizer(featurizer, [8], 4, 0.0)).eval()
+    model = Champion("m", "1", net, featurizer, 0.5, "run")
+
+    async def scored(batcher: Batcher, batch: list[dict]) -> np.ndarray:
+        worker = asyncio.create_task(batcher.run())
+        try:
+            return await batcher.submit(model, batch)
+        finally:
+            worker.cancel()
+
+    got, threads = {}, {}
+    for inline, size in ((8, 1), (8, 12), (0, 1)):
+        batcher = Batcher(64, 0.0, 4, inline_rows=inline)
+        got[inline, size] = asyncio.run(scored(batcher, rows[:size]))
+        threads[inline, size] = len(batcher.executor._threads)  # started for a hand-off
+        batcher.close()
+    assert threads == {(8, 1): 0, (8, 12): 1, (0, 1): 1}
+    np.testing.assert_array_equal(got[8, 1], got[0, 1])
+    np.testing.assert_allclose(got[8, 1], got[8, 12][:1], rtol=1e-6)
 
 
 def test_a_failed_load_is_retried_after_a_doubling_wait_up_to_its_most():

@@ -6,12 +6,14 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 
 from tasks.core.config import DateWindow, Schedule
 from tasks.data.split import TrainingDataError, split_frame, split_windows
-from tasks.model.featurize import Featurizer
+from tasks.model import featurize
+from tasks.model.featurize import ArrowEncoder, Featurizer
 from tasks.model.nets import (
     NetConfig,
     TabularNet,
@@ -72,6 +74,29 @@ def test_featurizer_oov_nulls_and_indicators():
     median_scaled = (featurizer.medians["n"] - featurizer.means["n"]) / featurizer.stds["n"]
     assert encoded.numeric[0, 0] == pytest.approx(median_scaled)
     assert Featurizer.from_json(featurizer.to_json()) == featurizer
+
+
+def test_a_few_rows_are_encoded_by_lookup_exactly_as_through_arrow(monkeypatch):
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"c": rng.choice(list("abcdef"), 400), "n": rng.normal(size=400).round(2)})
+    train.loc[::7, "n"] = np.nan
+    featurizer = Featurizer.fit(train, ["c"], ["n"], min_count=5)
+    values = [*rng.choice([*"abcdef", "unseen", None], 300)]  # nulls, unseen, repeats
+    numbers = [*rng.choice([0.5, -1.25, np.nan, 3.0], 300)]
+    batches = [
+        pa.record_batch({"c": pa.array(values[:k], pa.string()), "n": pa.array(numbers[:k])})
+        for k in (1, 7, 300)
+    ]
+    small = [ArrowEncoder(featurizer)(b) for b in batches]  # each under SMALL_BATCH_ROWS
+    monkeypatch.setattr(featurize, "SMALL_BATCH_ROWS", 0)  # every batch through Arrow
+    for got, batch in zip(small, batches, strict=True):
+        expected = ArrowEncoder(featurizer)(batch)
+        np.testing.assert_array_equal(got.categorical, expected.categorical)
+        np.testing.assert_array_equal(got.numeric, expected.numeric)
+        assert got.oov_counts == expected.oov_counts
+    assert small[-1].oov_counts["c"] == values.count("unseen") > 0  # nulls are not unseen
+    frame = pd.DataFrame({"c": values, "n": numbers})
+    np.testing.assert_array_equal(featurizer.transform(frame).numeric, small[-1].numeric)
 
 
 def test_loss_goes_down_on_tiny_data(tmp_path):
