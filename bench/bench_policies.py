@@ -22,7 +22,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tasks.core.config import load_params
+from tasks.core.config import CostConfig, load_params
+from tasks.core.cost import Usage
 from tasks.core.io import write_json
 from tasks.core.layout import replay_summary_path
 from tasks.core.runtime import setup_logging
@@ -32,8 +33,9 @@ REPORT = Path("reports/bench/policies.json")
 log = logging.getLogger("bench.policies")
 
 
-def policy_row(policy: str, summary: dict) -> dict:
-    """What one replay bought and cost, from its summary.json."""
+def policy_row(policy: str, summary: dict, cost: CostConfig) -> dict:
+    """What one replay bought and cost, from its summary.json: training (the probes' CPU
+    included) and scoring, priced by `cost`."""
     months = [m for m in summary["months"] if m.get("loop_auc") is not None]
     ticks = summary["ticks"]
     retrains = [t for t in ticks if t["retrain"]]
@@ -59,7 +61,7 @@ def policy_row(policy: str, summary: dict) -> dict:
         "training_cpu_s": cpu["loop"] + cpu["loop_probes"],
         "probe_cpu_s": cpu["loop_probes"],
         "oracle_cpu_s": cpu["oracle"],
-        "total_cost": training + scoring,
+        "total_cost": training + scoring + Usage(cpu_s=cpu["loop_probes"]).money(cost),
     }
 
 
@@ -72,7 +74,7 @@ def run(params_path: Path, start: str, end: str, policies: tuple[str, ...]) -> l
         command += ["--end", end, "--policy", policy]
         subprocess.run(command, check=True, env=os.environ)
         summary = json.loads(replay_summary_path(params).read_text(encoding="utf-8"))
-        rows.append({**policy_row(policy, summary), "currency": params.cost.currency})
+        rows.append({**policy_row(policy, summary, params.cost), "currency": params.cost.currency})
     return rows
 
 
