@@ -18,6 +18,7 @@ from pathlib import Path
 import tasks
 from tasks.core.config import Params, load_params
 from tasks.core.errors import LooplineError
+from tasks.core.layout import numbers_file
 
 # Where the copy keeps its own state: a tracking URI or Prefect home set for your real
 # project must not leak into the benchmark's runs.
@@ -46,7 +47,8 @@ def scratch_project(params_path: Path) -> Iterator[Scratch]:
         _copy(Path(tasks.__file__).parent, root / "tasks")  # dvc.yaml's code deps
         shutil.copy2(params_path, root / "params.yaml")
         _copy(features, root / params.ingest.features_dir)
-        _copy(repo / params.ingest.summary_path, root / params.ingest.summary_path)
+        for record in (params.ingest.summary_path, numbers_file(params.ingest.summary_path)):
+            _copy(repo / record, root / record)  # ingest's outputs: the stage is not re-run
         with _inside(root):
             for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
                 subprocess.run(cmd, check=True, capture_output=True)
