@@ -4,7 +4,7 @@ A GX pass costs about a second whatever the rows, the whole latency budget of an
 request, and even pandas costs milliseconds per rule on one row. The rules are the very
 expectations `build_contract` makes (same columns, bounds, sets and `meta.reason`), evaluated
 here on plain values, so a request's row breaks exactly the rule it would break in a nightly
-batch and is answered with that rule's reason.
+batch and is answered with that rule's reason. Each expectation is read once into a `RowRule`.
 """
 
 from __future__ import annotations
@@ -13,20 +13,34 @@ import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.core.config import Params
-from tasks.data.contract import Contract
 from tasks.data.nightly_validation import nightly_contract
 
 # Online rows are filed under their own event day: the nightly window rule is open (as wide as
 # pandas timestamps go).
 OPEN_WINDOW = (dt.date(1700, 1, 1), dt.date(2200, 12, 31))
+UNIQUENESS = ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique")
 
 
-def online_contract(params: Params) -> Contract:
-    """The nightly contract with its day window open (built once: GX objects are not cheap)."""
-    return nightly_contract(params, *OPEN_WINDOW)
+@dataclass(frozen=True)
+class RowRule:
+    """One row rule of the contract, read off its expectation once (attributes of GX objects
+    are slow to read on every request): the columns it reads, its reason, and either the
+    uniqueness key or the test that a value breaks it (nulls pass all but not-null, as in GX)."""
+
+    columns: frozenset[str]
+    reason: str
+    key: tuple[str, ...]  # the columns in order: a value rule's one, or a uniqueness key
+    breaks: Callable[[Any], bool] | None  # a value rule's test; None: a uniqueness rule
+    compound: bool = False  # a compound key: rows with nulls in it count as duplicates too
+
+
+def online_rules(params: Params) -> list[RowRule]:
+    """The nightly contract's row rules with its day window open, built once."""
+    return [_rule(e) for e in nightly_contract(params, *OPEN_WINDOW).row_level]
 
 
 def is_missing(value: Any) -> bool:
@@ -35,45 +49,53 @@ def is_missing(value: Any) -> bool:
 
 
 def row_reasons(
-    rows: list[dict[str, Any]], contract: Contract, columns: set[str]
+    rows: list[dict[str, Any]], rules: list[RowRule], columns: set[str]
 ) -> dict[int, str]:
     """The reasons each row breaks (joined by "; "), by position; rows that break nothing are
     absent. Only rules on `columns` apply (those the rows are read for: a feature no loaded
     model reads is not asked for), and each of them must be in every row (the caller refuses
     first)."""
     broken: dict[int, list[str]] = {}
-    for expectation in contract.row_level:
-        if not set(_columns(expectation)) <= columns:
+    for rule in rules:
+        if not rule.columns <= columns:
             continue
-        for position in _breaking(expectation, rows):
-            broken.setdefault(position, []).append(expectation.meta["reason"])
+        if rule.breaks is None:
+            positions = _duplicates(rule, rows) if len(rows) > 1 else []
+        else:
+            (column,), breaks = rule.key, rule.breaks
+            positions = [i for i, row in enumerate(rows) if breaks(row[column])]
+        for position in positions:
+            broken.setdefault(position, []).append(rule.reason)
     return {position: "; ".join(reasons) for position, reasons in sorted(broken.items())}
 
 
-def _columns(expectation: Any) -> list[str]:
-    """The columns one row rule reads."""
-    compound = type(expectation).__name__ == "ExpectCompoundColumnsToBeUnique"
-    return list(expectation.column_list) if compound else [expectation.column]
-
-
-def _breaking(expectation: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Positions of the rows that break one expectation (nulls pass all but not-null, as in GX)."""
+def _rule(expectation: Any) -> RowRule:
     kind = type(expectation).__name__
-    if kind in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
+    reason = expectation.meta["reason"]
+    if kind in UNIQUENESS:
         compound = kind == "ExpectCompoundColumnsToBeUnique"
-        columns = _columns(expectation)
-        keys = [tuple(row[c] for c in columns) for row in rows]
-        counts = Counter(keys)
-        return [
-            i
-            for i, key in enumerate(keys)
-            if counts[key] > 1 and (compound or not is_missing(key[0]))
-        ]
-    values = [row[expectation.column] for row in rows]
+        key = tuple(expectation.column_list) if compound else (expectation.column,)
+        return RowRule(frozenset(key), reason, key, None, compound)
     if kind == "ExpectColumnValuesToNotBeNull":
-        return [i for i, value in enumerate(values) if is_missing(value)]
-    breaks = _value_test(kind, expectation)
-    return [i for i, value in enumerate(values) if not is_missing(value) and breaks(value)]
+        breaks = is_missing
+    else:
+        test = _value_test(kind, expectation)
+
+        def breaks(value: Any) -> bool:
+            return not is_missing(value) and test(value)
+
+    return RowRule(frozenset([expectation.column]), reason, (expectation.column,), breaks)
+
+
+def _duplicates(rule: RowRule, rows: list[dict[str, Any]]) -> list[int]:
+    """Positions of the rows whose key another row shares (a lone null key is no duplicate)."""
+    keys = [tuple(row[c] for c in rule.key) for row in rows]
+    counts = Counter(keys)
+    return [
+        i
+        for i, key in enumerate(keys)
+        if counts[key] > 1 and (rule.compound or not is_missing(key[0]))
+    ]
 
 
 def _value_test(kind: str, expectation: Any) -> Callable[[Any], bool]:

@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from tasks.core.categories import code_text
 from tasks.core.config import Params
-from tasks.data.contract import Contract, numeric_codes
-from tasks.data.row_rules import is_missing, row_reasons
+from tasks.data.contract import numeric_codes
+from tasks.data.row_rules import RowRule, is_missing, row_reasons
 from tasks.model.featurize import Featurizer
 
 
@@ -91,7 +91,9 @@ class Features:
         )
 
 
-def parse_rows(params: Params, contract: Contract, records: list[Any], features: Features) -> Rows:
+def parse_rows(
+    params: Params, rules: list[RowRule], records: list[Any], features: Features
+) -> Rows:
     """Typed rows, each checked for its columns, its value types and the contract's rules (on
     the columns the rows hold: a rule on a feature no loaded model reads is not applied)."""
     required = features.columns(params)
@@ -104,7 +106,7 @@ def parse_rows(params: Params, contract: Contract, records: list[Any], features:
         else:
             typed[position] = row
     positions = list(typed)
-    broken = row_reasons(list(typed.values()), contract, set(required))
+    broken = row_reasons(list(typed.values()), rules, set(required))
     refused.update({positions[i]: f"breaks the contract: {why}" for i, why in broken.items()})
     kept = {p: row for p, row in typed.items() if p not in refused}
     return Rows(kept, dict(sorted(refused.items())), len(records))

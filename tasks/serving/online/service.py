@@ -17,7 +17,7 @@ import pandas as pd
 
 from tasks.core.columns import MODEL_NAME, MODEL_VERSION, PREDICTION, SCORE, SCORED_AT
 from tasks.core.config import Params
-from tasks.data.row_rules import online_contract
+from tasks.data.row_rules import online_rules
 from tasks.serving.champion import Champion
 from tasks.serving.online.batcher import Batcher, QueueFull
 from tasks.serving.online.canary import to_challenger
@@ -36,7 +36,7 @@ class Service:
         api = params.api
         self.params = params
         self.metrics = Metrics()
-        self.contract = online_contract(params)
+        self.rules = online_rules(params)
         self.holder = ModelHolder(params, self._failed)
         self.batcher, self.shadow = (
             Batcher(
@@ -50,6 +50,7 @@ class Service:
             for role in ("served", "shadow")
         )
         self.store = OnlineStore(params)
+        self._features: tuple[tuple[str | None, ...], Features] = ((), Features((), ()))
         self._background: set[asyncio.Task] = set()
 
     def _failed(self, failure: LoadFailure) -> None:
@@ -93,10 +94,14 @@ class Service:
             await flushing
 
     def rows(self, records: list[Any]) -> Rows:
-        """The request's rows, typed and required as the loaded models read them."""
+        """The request's rows, typed and required as the loaded models read them (their
+        columns worked out again only when a loaded version changes)."""
         models = (self.holder.served, self.holder.challenger)
-        features = Features.of(*(m.featurizer for m in models if m is not None))
-        return parse_rows(self.params, self.contract, records, features)
+        versions = tuple(m.version if m else None for m in models)
+        if self._features[0] != versions:
+            features = Features.of(*(m.featurizer for m in models if m is not None))
+            self._features = (versions, features)
+        return parse_rows(self.params, self.rules, records, self._features[1])
 
     async def predict(self, served: Champion, rows: Rows) -> dict[int, dict[str, Any]]:
         """Answers of the kept rows by position, the canary share scored by the challenger;

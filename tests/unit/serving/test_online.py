@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tasks.core.config import Params
-from tasks.data.row_rules import online_contract
+from tasks.data.row_rules import online_rules
 from tasks.model.featurize import ArrowEncoder, Featurizer
 from tasks.model.nets import NetConfig, TabularNet
 from tasks.serving.champion import Champion
@@ -133,7 +133,7 @@ def test_each_row_is_kept_or_refused_with_its_reason(params, features):
         _record(flight_id="f", carrier=None),
         _record(flight_id="g", temp=float("inf")),
     ]
-    rows = parse_rows(params, online_contract(params), records, features)
+    rows = parse_rows(params, online_rules(params), records, features)
     assert list(rows.kept) == [0] and rows.size == 7
     frame = to_frame(params, list(rows.kept.values()), features)
     assert frame["plane_year"].isna().all() and frame["distance"].dtype == "float64"
@@ -149,7 +149,7 @@ def test_each_row_is_kept_or_refused_with_its_reason(params, features):
 
 
 def test_duplicated_ids_in_one_request_break_the_contract(params, features):
-    rows = parse_rows(params, online_contract(params), [_record(), _record()], features)
+    rows = parse_rows(params, online_rules(params), [_record(), _record()], features)
     assert not rows.kept
     assert set(rows.refused.values()) == {"breaks the contract: flight_id is duplicated"}
 
@@ -197,7 +197,7 @@ def test_rows_are_asked_for_the_loaded_models_columns(params):
         _record(flight_id="c", dest=None, visib="far"),
         _record(flight_id="d", dest=None, origin="XXX"),
     ]
-    rows = parse_rows(changed, online_contract(changed), records, model)
+    rows = parse_rows(changed, online_rules(changed), records, model)
     assert list(rows.kept) == [0]
     assert rows.refused == {
         1: "missing column(s) visib",
@@ -216,7 +216,7 @@ def test_a_batch_as_arrow_encodes_exactly_as_through_a_frame(params):
         _record(flight_id="d", carrier="AA", origin="JFK", hour=17),
     ]
     listed = Features.of(params.dataset.features)
-    rows = list(parse_rows(params, online_contract(params), records, listed).kept.values())
+    rows = list(parse_rows(params, online_rules(params), records, listed).kept.values())
     assert len(rows) == 4
     rows[2]["plane_type"] = None  # a null category (set past the contract: encoding is tested)
     features = params.dataset.features
@@ -274,7 +274,7 @@ def test_a_lone_small_job_is_scored_inline_and_others_on_the_scoring_thread(para
     """api.inline_rows spares a lone small request the two thread hand-offs; same scores."""
     listed = Features.of(params.dataset.features)
     records = [_record(flight_id=f"f{i}", dest=("CLT", "ORD", "BOS")[i % 3]) for i in range(12)]
-    rows = list(parse_rows(params, online_contract(params), records, listed).kept.values())
+    rows = list(parse_rows(params, online_rules(params), records, listed).kept.values())
     features = params.dataset.features
     featurizer = Featurizer.fit(
         to_frame(params, rows, listed), features.categorical, features.numeric, 1
