@@ -62,6 +62,7 @@ def policy_row(policy: str, summary: dict, cost: CostConfig) -> dict:
         "probe_cpu_s": cpu["loop_probes"],
         "oracle_cpu_s": cpu["oracle"],
         "total_cost": training + scoring + Usage(cpu_s=cpu["loop_probes"]).money(cost),
+        "currency": cost.currency,
     }
 
 
@@ -74,7 +75,7 @@ def run(params_path: Path, start: str, end: str, policies: tuple[str, ...]) -> l
         command += ["--end", end, "--policy", policy]
         subprocess.run(command, check=True, env=os.environ)
         summary = json.loads(replay_summary_path(params).read_text(encoding="utf-8"))
-        rows.append({**policy_row(policy, summary, params.cost), "currency": params.cost.currency})
+        rows.append(policy_row(policy, summary, params.cost))
     return rows
 
 

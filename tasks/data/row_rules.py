@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tasks.core.config import Params
@@ -31,11 +32,14 @@ class RowRule:
     are slow to read on every request): the columns it reads, its reason, and either the
     uniqueness key or the test that a value breaks it (nulls pass all but not-null, as in GX)."""
 
-    columns: frozenset[str]
     reason: str
     key: tuple[str, ...]  # the columns in order: a value rule's one, or a uniqueness key
     breaks: Callable[[Any], bool] | None  # a value rule's test; None: a uniqueness rule
     compound: bool = False  # a compound key: rows with nulls in it count as duplicates too
+
+    @cached_property
+    def columns(self) -> frozenset[str]:
+        return frozenset(self.key)
 
 
 def online_rules(params: Params) -> list[RowRule]:
@@ -60,7 +64,7 @@ def row_reasons(
         if not rule.columns <= columns:
             continue
         if rule.breaks is None:
-            positions = _duplicates(rule, rows) if len(rows) > 1 else []
+            positions = _duplicates(rule, rows)
         else:
             (column,), breaks = rule.key, rule.breaks
             positions = [i for i, row in enumerate(rows) if breaks(row[column])]
@@ -75,7 +79,7 @@ def _rule(expectation: Any) -> RowRule:
     if kind in UNIQUENESS:
         compound = kind == "ExpectCompoundColumnsToBeUnique"
         key = tuple(expectation.column_list) if compound else (expectation.column,)
-        return RowRule(frozenset(key), reason, key, None, compound)
+        return RowRule(reason, key, None, compound)
     if kind == "ExpectColumnValuesToNotBeNull":
         breaks = is_missing
     else:
@@ -84,7 +88,7 @@ def _rule(expectation: Any) -> RowRule:
         def breaks(value: Any) -> bool:
             return not is_missing(value) and test(value)
 
-    return RowRule(frozenset([expectation.column]), reason, (expectation.column,), breaks)
+    return RowRule(reason, (expectation.column,), breaks)
 
 
 def _duplicates(rule: RowRule, rows: list[dict[str, Any]]) -> list[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ from tasks.core.errors import LooplineError
 
 OOV = 0
 # Plain text columns up to this many rows are encoded by a dict lookup per value, longer ones
-# through Arrow's dictionary encoding and one pandas lookup per distinct value. One categorical
-# of 100 values, each batch new (online), best of 5: 1 row 3 vs 301 µs, 256 rows 69 vs 421,
-# 1,024 257 vs 473, 4,096 664 vs 511. Online batches hold at most api.max_batch_rows.
+# through Arrow's dictionary encoding and a lookup per distinct value. One categorical of 100
+# values, each batch new (online), best of 5, measured with a pandas lookup per distinct value:
+# 1 row 3 vs 301 µs, 256 rows 69 vs 421, 1,024 257 vs 473, 4,096 664 vs 511. Online batches
+# hold at most api.max_batch_rows.
 SMALL_BATCH_ROWS = 1024
 
 
@@ -134,16 +136,23 @@ class Featurizer:
                 missing[j] |= null
         # One operation over all columns, not one per column: for the rows of an online
         # request the per-call overhead is the whole cost. The same float32 arithmetic.
+        mean, std, fill, flagged = self._scaling
+        np.subtract(block, mean, out=block)
+        np.divide(block, std, out=block)
+        if missing.any():
+            np.copyto(block, np.broadcast_to(fill, block.shape), where=missing)
+        out[width:] = missing[flagged]
+
+    @cached_property
+    def _scaling(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Per numeric column, as float32 columns: mean, std and the standardised median that
+        fills a missing value; and the columns with a missing indicator, in order."""
         mean, std, median = (
             np.array([stat[col] for col in self.numeric], dtype=np.float32)[:, None]
             for stat in (self.means, self.stds, self.medians)
         )
-        np.subtract(block, mean, out=block)
-        np.divide(block, std, out=block)
-        if missing.any():
-            np.copyto(block, np.broadcast_to((median - mean) / std, block.shape), where=missing)
-        for i, col in enumerate(self.missing_indicators):
-            out[width + i] = missing[self.numeric.index(col)]
+        flagged = [self.numeric.index(col) for col in self.missing_indicators]
+        return mean, std, (median - mean) / std, flagged
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -172,11 +181,8 @@ class ArrowEncoder:
     def __init__(self, featurizer: Featurizer):
         self.featurizer = featurizer
         self._lookups: dict[str, tuple[pa.Array, np.ndarray, bool]] = {}
-        # Each vocabulary as a pandas index (for dictionaries) and as a dict of codes (for
-        # small batches), built once: online batches of a few rows bring new values each time.
-        self._vocabularies = {
-            col: pd.Index(featurizer.vocabularies[col]) for col in featurizer.categorical
-        }
+        # Each vocabulary as a dict of codes, built once: online batches of a few rows bring
+        # new values each time.
         self._code_of = {
             col: {value: i + 1 for i, value in enumerate(featurizer.vocabularies[col])}
             for col in featurizer.categorical
@@ -215,11 +221,10 @@ class ArrowEncoder:
         if known is not None and known[0].equals(values.dictionary):
             _, lookup, any_unseen = known
         else:
-            positions = self._vocabularies[col].get_indexer(
-                values.dictionary.to_pandas().astype(str)
-            )
-            lookup = np.append(positions + 1, OOV).astype(np.int64)  # the last slot: nulls
-            any_unseen = bool((positions == -1).any())
+            code_of = self._code_of[col]
+            codes = [code_of.get(text, OOV) for text in values.dictionary.to_pandas().astype(str)]
+            lookup = np.array([*codes, OOV], dtype=np.int64)  # the last slot: nulls
+            any_unseen = OOV in codes
             self._lookups[col] = (values.dictionary, lookup, any_unseen)
         indices = values.indices
         if values.null_count:
