@@ -203,6 +203,7 @@ def paired_auc_difference(
         "difference": _rank_auc(y, a) - _rank_auc(y, b),
         "low": float(low),
         "high": float(high),
+        "se": float(draws.std(ddof=1)) if draws.size > 1 else float("nan"),
         "resamples": float(draws.size),
     }
 

@@ -199,7 +199,7 @@ def fit(
     distributed: Distributed | None = None,
 ) -> FitResult:
     """Train with Adam until the validation log loss stops improving; keep the best weights.
-    With `distributed`, `schedule.batch_size` is the global batch: each rank takes its share."""
+    With `distributed`, the batch (`schedule.batch_rows`) is global: each rank takes its share."""
     main = distributed is None or distributed.is_main
     trained = _wrap(model, distributed)
     optimizer = torch.optim.Adam(
@@ -215,6 +215,16 @@ def fit(
         log.info("%s: resuming after epoch %d from %s", name, state["epoch"], checkpoint)
     resumed_from = state["epoch"] if resumed is not None else None
 
+    batch_rows = schedule.batch_rows(len(train))
+    if batch_rows < schedule.batch_size and main:
+        log.info(
+            "%s: %d training rows fill fewer than %d batches of %d: batches of %d",
+            name,
+            len(train),
+            schedule.min_steps_per_epoch,
+            schedule.batch_size,
+            batch_rows,
+        )
     started, samples = time.perf_counter(), 0
     progress = _progress(disable=not main)
     with progress:
@@ -223,7 +233,7 @@ def fit(
             epoch = state["epoch"] + 1
             epoch_started = time.perf_counter()
             train_loss, rows = _train_epoch(
-                trained, optimizer, train, schedule.batch_size, seed + epoch, loss_fn, distributed
+                trained, optimizer, train, batch_rows, seed + epoch, loss_fn, distributed
             )
             samples += len(train)
             val_loss = _validation_loss(model, validation, schedule.batch_size, distributed)

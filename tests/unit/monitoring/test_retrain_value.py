@@ -14,7 +14,14 @@ from helpers import SENSORS_DATASET
 from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params
 from tasks.core.io import write_partitioned
-from tasks.monitoring.value import expected_benefit, probe_start, retrain_value
+from tasks.monitoring.value import (
+    expected_benefit,
+    look_confidence,
+    look_number,
+    percent,
+    probe_start,
+    retrain_value,
+)
 
 START = dt.date(2024, 1, 1)
 DAY = dt.date(2024, 6, 1)  # the probe days: May 18-31
@@ -67,17 +74,18 @@ def test_probe_finds_what_new_labels_are_worth(tmp_path, base_params_dict, flips
     assert value.evidence and value.probe_rows == 7 * 120
     assert value.worth_it is worth
     if flips:
-        assert value.low > 0.005
-        assert (
-            "worth it" in value.reason and "840 readings of 2024-05-25..2024-05-31" in value.reason
-        )
+        # the 7th disjoint week since the champion's window: judged at 1 - 0.05 * 6 / (pi^2 49)
+        assert value.look == 7 and value.confidence == pytest.approx(0.99938, abs=1e-5)
+        assert value.low > 0
+        assert "worth it" in value.reason and "(99.938%: look 7 at the champion)" in value.reason
+        assert "840 readings of 2024-05-25..2024-05-31" in value.reason
     else:  # more labels of the same world still help a little, less than retrain.min_gain
-        assert value.gain < params.retrain.min_gain
-        assert "too small a gain" in value.reason
+        assert value.gain < params.retrain.min_gain and value.low < 0
+        assert "not enough evidence of a gain" in value.reason
 
 
 def test_a_real_gain_not_worth_its_cost_is_not_taken(tmp_path, base_params_dict):
-    validated = write_partitioned(tmp_path / "validated", _history(60, True), EVENT_DATE)
+    validated = write_partitioned(tmp_path / "validated", _history(120, True), EVENT_DATE)
     params = _params(base_params_dict, validated, rows_per_night=1)  # almost no traffic
     value = retrain_value(params, DAY, CHAMPION_END, retrain_cost=5.0)
     assert value.low > 0 and not value.worth_it
@@ -124,3 +132,25 @@ def test_probe_never_takes_the_older_half_of_the_new_days():
     assert probe_start(quiet, end, end - dt.timedelta(days=30), 14, 500, 50) is None
     one_class = _daily([100] * 60, [0] * 60, end)
     assert probe_start(one_class, end, end - dt.timedelta(days=60), 14, 500, 50) is None
+
+
+def test_looks_are_counted_in_probe_spans_not_ticks():
+    end = dt.date(2024, 3, 31)
+    # the first probe that can decide: a week to score, a week before it to learn from
+    assert look_number(dt.date(2024, 4, 8), dt.date(2024, 4, 14), end) == 1
+    # a night later the same champion is looked at again over nearly the same days: still look 1
+    assert look_number(dt.date(2024, 4, 9), dt.date(2024, 4, 15), end) == 1
+    assert look_number(dt.date(2024, 5, 25), dt.date(2024, 5, 31), end) == 7
+    # a small volume takes longer probes: fewer looks fit in the same days
+    assert look_number(dt.date(2024, 5, 4), dt.date(2024, 5, 31), end) == 1
+
+
+def test_every_look_together_keeps_the_false_alarm_rate_within_alpha():
+    levels = np.array([look_confidence(0.95, k) for k in range(1, 100_001)])
+    assert np.all(np.diff(levels[:1000]) > 0)  # each later look is held to a stricter level
+    assert levels[0] == pytest.approx(1 - 0.05 * 6 / np.pi**2)
+    assert (1 - levels).sum() <= 0.05
+    assert [percent(levels[k - 1]) for k in (1, 7, 38)] == ["96.96%", "99.938%", "99.9979%"]
+    # where a fixed 95 % level over 16 looks would raise a false alarm in about a third of
+    # champions' lives (one-sided 2.5 % each: 1 - 0.975 ** 16 = 0.33)
+    assert 1 - 0.975**16 > 0.3 and (1 - levels[:16]).sum() / 2 < 0.025

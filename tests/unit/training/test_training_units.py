@@ -199,3 +199,22 @@ def test_single_class_window_is_refused():
     windows = split_windows(DateWindow(start="2013-01-01", end="2013-01-10"), 2, 2)
     with pytest.raises(TrainingDataError, match=r"holds one class only \(y=0\)"):
         split_frame(_dated(10, label=lambda i: 0), windows, "y")
+
+
+def test_batch_rows_shrink_so_a_small_window_gets_enough_steps():
+    schedule = Schedule(
+        batch_size=1024, max_epochs=1, patience=1, learning_rate=0.01, weight_decay=0.0
+    )
+    assert schedule.batch_rows(200_000) == 1024  # a large window: batch_size as set
+    assert schedule.batch_rows(20_000) == 400  # 50 steps an epoch
+    assert schedule.batch_rows(500) == 32  # never below MIN_BATCH_ROWS
+
+
+def test_a_small_window_with_a_large_batch_size_still_learns(tmp_path):
+    """500 rows with batch_size 1024: one step an epoch would leave the net near a coin."""
+    big = SCHEDULE.model_copy(update={"batch_size": 1024})
+    one_step = big.model_copy(update={"min_steps_per_epoch": 1})
+    learnt, _ = _train(tmp_path / "a", _frame(), schedule=big)
+    starved, _ = _train(tmp_path / "b", _frame(), schedule=one_step)
+    assert learnt.history[-1]["val_log_loss"] < 0.55
+    assert starved.history[-1]["val_log_loss"] > 0.6
