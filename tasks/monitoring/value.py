@@ -28,11 +28,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from tasks.core.columns import EVENT_DATE
 from tasks.core.config import Params
@@ -170,9 +170,9 @@ def retrain_value(
     look = look_number(first, probe_end, champion_window_end)
     confidence = look_confidence(evidence.confidence, look)
     # A level this far out is beyond what the bootstrap's tails resolve: its standard error
-    # with the normal quantile.
+    # with the normal quantile (the stdlib's: scipy.stats costs 0.5 s to import here).
     gain = figures["difference"]
-    half_width = float(norm.ppf(1 - (1 - confidence) / 2)) * figures["se"]
+    half_width = NormalDist().inv_cdf(1 - (1 - confidence) / 2) * figures["se"]
     low, high = gain - half_width, gain + half_width
     benefit = expected_benefit(params, gain)
     real = low > 0 and gain >= cfg.min_gain

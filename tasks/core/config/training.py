@@ -11,6 +11,9 @@ from pydantic import Field, model_validator
 from tasks.core.config.base import AutoSize, Fraction, StrictModel
 from tasks.core.config.data import DateWindow
 
+# Below this, a step's gradient is mostly noise; a window this small has few steps in any case.
+MIN_BATCH_ROWS = 32
+
 
 class Schedule(StrictModel):
     """How a network is optimised: Adam with early stopping on the validation log loss."""
@@ -33,10 +36,6 @@ class Schedule(StrictModel):
         the teacher two steps an epoch: it stopped near chance where a gradient-boosted model
         of the same rows scored 0.77)."""
         return min(self.batch_size, max(MIN_BATCH_ROWS, -(-rows // self.min_steps_per_epoch)))
-
-
-# Below this, a step's gradient is mostly noise; a window this small has few steps in any case.
-MIN_BATCH_ROWS = 32
 
 
 class FineTune(StrictModel):
